@@ -1,0 +1,25 @@
+"""Data modules: generated default data sets and real data sets in their standard layouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bnnbench.data.base import BaseDataModule
+from bnnbench.registry import Registry, import_submodules
+
+DATASETS = Registry("data set")
+
+
+def build(name: str, **kwargs: Any) -> BaseDataModule:
+    """Build the data module registered as `name` (e.g. "gen_seg", "ade20k", "cifar10")."""
+    return DATASETS.build(name, **kwargs)
+
+
+def names() -> list[str]:
+    """Registered data set names."""
+    return DATASETS.names()
+
+
+import_submodules(__name__, __path__)
+
+__all__ = ["DATASETS", "BaseDataModule", "build", "names"]

@@ -1,0 +1,86 @@
+"""The data-module contract every task relies on, and the shared dataloader plumbing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from bnnbench.data.sampler import EpochSeededRandomSampler
+
+
+class BaseDataModule(L.LightningDataModule):
+    """Holds train/val/test datasets and exposes what tasks and models need to know.
+
+    Subclasses set `task` ("seg", "depth" or "cls") and fill `self.train_set`, `self.val_set`,
+    `self.test_set` in `setup`. Batches are `(image, target)`:
+    seg: float (B,3,H,W), long (B,H,W) with `ignore_index`; depth: float (B,3,H,W),
+    float (B,1,H,W) in metres with 0 = no ground truth; cls: float (B,3,H,W), long (B,).
+    """
+
+    task: str = ""
+    num_classes: int | None = None
+    in_channels: int = 3
+    ignore_index: int = 255
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
+    eval_crop: str | None = None  # named crop applied by the depth metrics ("eigen_nyu", ...)
+
+    def __init__(
+        self,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        image_size: tuple[int, int] | list[int] = (64, 64),
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.image_size = tuple(image_size)  # (H, W) the model sees in training; used for cost
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() did not create this split")
+        sampler = EpochSeededRandomSampler(len(dataset), self.seed) if train else None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            drop_last=train and len(dataset) > self.batch_size,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set or self.val_set, train=False)
+
+
+def require_dir(root: str | Path | None, layout: str, dataset: str) -> Path:
+    """Check that a dataset folder exists; else raise naming the path and the expected layout."""
+    if root is None or str(root) == "":
+        raise FileNotFoundError(f"{dataset}: set data.root to its folder; expected layout:\n{layout}")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{dataset}: folder {path} does not exist; expected layout:\n{layout}")
+    return path
+
+
+def require_file(path: Path, layout: str, dataset: str) -> Path:
+    """Check that a file of a dataset exists; else raise naming it and the expected layout."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{dataset}: missing {path}; expected layout:\n{layout}")
+    return path

@@ -1,0 +1,75 @@
+"""timm-style registries: a name -> factory table that fails early with the valid choices."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError, ValueError):
+    """An unknown registry name; the message names the valid choices and the closest one."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class Registry:
+    """Maps names to classes or factory functions; `build(name, **kw)` instantiates one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator registering a class or function under `name`."""
+
+        def deco(obj: T) -> T:
+            if name in self._entries and self._entries[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj  # type: ignore[assignment]
+            return obj
+
+        return deco
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def check(self, name: str) -> str:
+        """Return `name` if registered, else raise naming the valid choices and the closest."""
+        if name in self._entries:
+            return name
+        close = difflib.get_close_matches(str(name), self.names(), n=1, cutoff=0.0)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r}: valid choices are {', '.join(self.names())}{hint}"
+        )
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The registered class or function."""
+        return self._entries[self.check(name)]
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Instantiate the entry `name` with the given arguments."""
+        return self.get(name)(*args, **kwargs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterable[str]:
+        return iter(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+def import_submodules(package_name: str, package_path: Iterable[str]) -> None:
+    """Import every module of a package so that its registrations run (one file = one entry)."""
+    for info in pkgutil.iter_modules(package_path):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package_name}.{info.name}")
