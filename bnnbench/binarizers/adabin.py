@@ -1,0 +1,38 @@
+"""`adabin` (Tu et al. 2022): a layer-wise learnable centre and spread; weights `adabin`."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.ste import approx_sign
+
+CENTERS = ("code", "paper")
+
+
+@BINARIZERS.register("adabin")
+class AdaBin(ActivationBinarizer):
+    """AdaBin activations with scalars `alpha` (init 1) and `beta` (init 0), ApproxSign backward.
+
+    center="code" (default, the official code): alpha * (sign((x - beta)/alpha) + beta), whose
+    two levels are centred on alpha*beta; center="paper" (AdaBin Eq. 6): the set
+    {beta - alpha, beta + alpha}, i.e. alpha * sign((x - beta)/alpha) + beta.
+    """
+
+    weight = "adabin"
+
+    def __init__(self, channels: int, center: str = "code") -> None:
+        super().__init__(channels)
+        if center not in CENTERS:
+            raise ValueError(f"adabin center must be one of {CENTERS}, got {center!r}")
+        self.center = center
+        self.alpha = nn.Parameter(torch.ones(()))
+        self.beta = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = approx_sign((x - self.beta) / self.alpha)
+        if self.center == "code":
+            return self.alpha * (s + self.beta)
+        return self.alpha * s + self.beta

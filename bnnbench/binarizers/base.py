@@ -1,0 +1,40 @@
+"""The activation-binarizer contract shared by every method."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+def channel_param(channels: int, init: float = 0.0, std: float = 0.0) -> nn.Parameter:
+    """A learnable (1, C, 1, 1) parameter, constant `init` or normal(init, std)."""
+    p = torch.full((1, channels, 1, 1), float(init))
+    if std > 0:
+        p.normal_(init, std)
+    return nn.Parameter(p)
+
+
+class ActivationBinarizer(nn.Module):
+    """Binarizes a (N, C, H, W) activation; class attributes tell the block how to wire it.
+
+    `weight`: the registry name of the method's weight binarizer; `conv_bias`: whether the
+    method gives its binary convs a bias; `binary`: False only for the real-valued baseline.
+    """
+
+    weight: ClassVar[str] = "meanabs"
+    conv_bias: ClassVar[bool] = False
+    binary: ClassVar[bool] = True
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.channels = channels
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}"
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - every method overrides it
+        raise NotImplementedError(type(self).__name__)

@@ -1,0 +1,29 @@
+"""`bisrnet` (Cai et al. 2024): redistribution x*k_c + b_c, then sign with SBA; weights meanabs."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bnnbench.binarizers.base import ActivationBinarizer, channel_param
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.ste import sba
+
+
+@BINARIZERS.register("bisrnet")
+class BiSRNet(ActivationBinarizer):
+    """Learnable per-channel redistribution (`k` init 1, `b` init 0) and an SBA sign.
+
+    SBA's sharpness `beta` is one learnable scalar per binarizer, init 1.
+    """
+
+    weight = "meanabs"
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.k = channel_param(channels, 1.0)
+        self.b = channel_param(channels, 0.0)
+        self.beta = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return sba(x * self.k + self.b, self.beta)

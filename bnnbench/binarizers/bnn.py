@@ -1,0 +1,20 @@
+"""`bnn` (Hubara et al. 2016): sign(x) with the clipped STE; weights sign(W)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.ste import clip_ste
+
+
+@BINARIZERS.register("bnn")
+class BNN(ActivationBinarizer):
+    """sign(x), gradient 1_{|x| <= 1}; the BiDense baseline gives its binary convs a bias."""
+
+    weight = "sign"
+    conv_bias = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        return clip_ste(x)

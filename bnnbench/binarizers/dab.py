@@ -1,0 +1,106 @@
+"""`dab`: BiDense's Distribution-adaptive Binarizer (Yin et al. 2024, Eqs. 4-10)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bnnbench.binarizers.base import ActivationBinarizer, channel_param
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.ste import approx_sign, approx_sign_grad, sign
+
+THRESHOLDS = ("adaptive", "none", "learnable", "mean_only")
+SCALES = ("adaptive", "none", "mad", "learnable")
+_HW = (2, 3)
+
+
+class _DABFunction(torch.autograd.Function):
+    """Full DAB in one Function: saves x and four (N, C) statistics, recomputes x_s in backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: Tensor, b: Tensor, a: Tensor) -> Tensor:
+        mu = x.mean(_HW, keepdim=True)
+        thr = k * mu + b
+        xs = x - thr
+        mad = xs.abs().mean(_HW, keepdim=True)
+        alpha = torch.exp(a * (mad - 1))
+        ctx.save_for_backward(x, mu, thr, mad, alpha)
+        return alpha * sign(xs)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        x, mu, thr, mad, alpha = ctx.saved_tensors
+        xs = x - thr
+        reduce = (0, 2, 3)
+        # statistics are detached (METHODS.md), so x only sees the ApproxSign path
+        grad_xs = grad * alpha * approx_sign_grad(xs)
+        grad_a = (grad * sign(xs) * alpha * (mad - 1)).sum(reduce, keepdim=True)
+        grad_k = -(grad_xs * mu).sum(reduce, keepdim=True)
+        grad_b = -grad_xs.sum(reduce, keepdim=True)
+        return grad_xs, grad_k, grad_b, grad_a
+
+
+@BINARIZERS.register("dab")
+class DAB(ActivationBinarizer):
+    """B(x) = alpha(x_s) * sign(x_s), x_s = x - (k mu + b), alpha = exp(a (mean|x_s| - 1)).
+
+    Statistics are per sample and per channel over (H, W), detached. Parameters `k`, `b`, `a`
+    have shape (1, C, 1, 1); k and a init normal(std=1e-3), b init 0 (the authors' code; the
+    paper calls a layer-wise). The switches reproduce BiDense Table 4 rows 3-8:
+    threshold adaptive (k mu + b) | none | learnable (b) | mean_only (k mu);
+    scale adaptive | none | mad (mean|x_s|) | learnable (a parameter alpha_c, init 1).
+    """
+
+    weight = "meanabs"
+
+    def __init__(
+        self, channels: int, threshold: str = "adaptive", scale: str = "adaptive", init_std: float = 1e-3
+    ) -> None:
+        super().__init__(channels)
+        if threshold not in THRESHOLDS:
+            raise ValueError(f"dab threshold must be one of {THRESHOLDS}, got {threshold!r}")
+        if scale not in SCALES:
+            raise ValueError(f"dab scale must be one of {SCALES}, got {scale!r}")
+        self.threshold, self.scale = threshold, scale
+        if threshold in ("adaptive", "mean_only"):
+            self.k = channel_param(channels, 0.0, init_std)
+        if threshold in ("adaptive", "learnable"):
+            self.b = channel_param(channels, 0.0)
+        if scale == "adaptive":
+            self.a = channel_param(channels, 0.0, init_std)
+        elif scale == "learnable":
+            self.alpha = channel_param(channels, 1.0)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, threshold={self.threshold}, scale={self.scale}"
+
+    def shift(self, x: Tensor) -> Tensor:
+        """The threshold beta(x) subtracted before the sign (BiDense Eq. 5 and its ablations)."""
+        mu = x.detach().mean(_HW, keepdim=True)
+        if self.threshold == "adaptive":
+            return self.k * mu + self.b
+        if self.threshold == "mean_only":
+            return self.k * mu
+        if self.threshold == "learnable":
+            return self.b
+        return torch.zeros((), dtype=x.dtype, device=x.device)
+
+    def alpha_of(self, xs: Tensor) -> Tensor | None:
+        """The scale alpha(x_s) (BiDense Eq. 10 and its ablations); None means 1."""
+        if self.scale == "none":
+            return None
+        if self.scale == "learnable":
+            return self.alpha
+        mad = xs.detach().abs().mean(_HW, keepdim=True)
+        return mad if self.scale == "mad" else torch.exp(self.a * (mad - 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.threshold == "adaptive" and self.scale == "adaptive":
+            return _DABFunction.apply(x, self.k, self.b, self.a)
+        xs = x - self.shift(x)
+        alpha = self.alpha_of(xs)
+        out = approx_sign(xs)
+        return out if alpha is None else alpha * out
+
+
+__all__ = ["DAB", "SCALES", "THRESHOLDS"]

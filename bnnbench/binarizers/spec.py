@@ -1,0 +1,76 @@
+"""A binarizer choice as the command line names it: method, its options, its weight binarizer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
+
+
+@dataclass(frozen=True)
+class BinarizerSpec:
+    """What a block needs to binarize a conv; built from a name or a Hydra `binarizer` config.
+
+    `weight` overrides the method's own weight binarizer (e.g. "identity" for step 1 of
+    ReActNet's two-step recipe). Unknown names and options raise here, before any work.
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    weight: str | None = None
+
+    def __post_init__(self) -> None:
+        BINARIZERS.check(self.name)
+        if self.weight is not None:
+            WEIGHT_BINARIZERS.check(self.weight)
+        try:
+            self.activation(1)
+        except TypeError as err:
+            raise ValueError(f"binarizer {self.name!r} does not take options {dict(self.options)}: {err}") from err
+
+    @property
+    def method(self) -> type[ActivationBinarizer]:
+        """The activation binarizer class."""
+        return BINARIZERS.get(self.name)
+
+    @property
+    def weight_name(self) -> str:
+        """The registry name of the weight binarizer in use."""
+        return self.weight or self.method.weight
+
+    @property
+    def binary(self) -> bool:
+        """True when both activations and weights are 1-bit, i.e. the conv runs on bits."""
+        return self.method.binary and WEIGHT_BINARIZERS.get(self.weight_name).binary
+
+    @property
+    def conv_bias(self) -> bool:
+        """Whether the method gives its binary convs a bias."""
+        return self.method.conv_bias
+
+    def activation(self, channels: int) -> ActivationBinarizer:
+        """A fresh activation binarizer for `channels` input channels."""
+        return self.method(channels, **self.options)
+
+    def weight_binarizer(self) -> WeightBinarizer:
+        """A fresh weight binarizer."""
+        return WEIGHT_BINARIZERS.build(self.weight_name)
+
+    @classmethod
+    def of(cls, value: BinarizerSpec | str | Mapping[str, Any]) -> BinarizerSpec:
+        """Accept a spec, a name, or a mapping {name: ..., weight: ..., **options}."""
+        if isinstance(value, BinarizerSpec):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, Mapping):
+            opts = {str(k): v for k, v in dict(value).items()}
+            if "name" not in opts:
+                raise ValueError(f"a binarizer config needs a `name`, got {opts}")
+            name, weight = opts.pop("name"), opts.pop("weight", None)
+            return cls(name, opts, weight)
+        raise TypeError(f"cannot make a binarizer from {value!r}")

@@ -1,0 +1,100 @@
+"""sign(v) (= +1 for v >= 0) with the surrogate gradients of the BNN literature.
+
+Each surrogate is an autograd Function that saves only what its backward needs, so binary
+layers cost little more memory than real ones (autograd through a composed expression
+would keep every intermediate).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def sign(v: Tensor) -> Tensor:
+    """+1 where v >= 0, -1 elsewhere (BiDense Eq. 1); torch.sign maps 0 to 0 and would not."""
+    return torch.where(v >= 0, 1.0, -1.0).to(v.dtype)
+
+
+class _ClipSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor) -> Tensor:
+        ctx.save_for_backward(v.abs() <= 1)  # a bool mask: a quarter of the bytes of v
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (inside,) = ctx.saved_tensors
+        return grad * inside
+
+
+class _ApproxSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor) -> Tensor:
+        ctx.save_for_backward(v)
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (v,) = ctx.saved_tensors
+        return grad * approx_sign_grad(v)
+
+
+class _SBA(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor, beta: Tensor) -> Tensor:
+        ctx.save_for_backward(v, beta)
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        v, beta = ctx.saved_tensors
+        sech2 = 1 - torch.tanh(beta * v) ** 2
+        grad_v = grad * beta * sech2
+        # the surrogate is tanh(beta v): d/d beta = v sech^2(beta v)
+        grad_beta = (grad * v * sech2).sum().reshape(beta.shape)
+        return grad_v, grad_beta
+
+
+class _EDE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor, t: float, k: float) -> Tensor:
+        ctx.save_for_backward(v)
+        ctx.t, ctx.k = t, k
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (v,) = ctx.saved_tensors
+        return grad * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * v) ** 2), None, None
+
+
+def approx_sign_grad(v: Tensor) -> Tensor:
+    """Bi-Real ApproxSign derivative: 2 + 2v on [-1, 0), 2 - 2v on [0, 1), 0 elsewhere."""
+    return (2 - 2 * v.abs()).clamp_min(0)
+
+
+def clip_ste(v: Tensor) -> Tensor:
+    """sign with the clipped straight-through gradient 1_{|v| <= 1} (Hubara et al. 2016)."""
+    return _ClipSTE.apply(v)
+
+
+def approx_sign(v: Tensor) -> Tensor:
+    """sign with Bi-Real's ApproxSign gradient (Liu et al. 2018, Eq. 5)."""
+    return _ApproxSign.apply(v)
+
+
+def sba(v: Tensor, beta: Tensor) -> Tensor:
+    """sign with BiSRNet's SBA gradient beta (1 - tanh^2(beta v)); beta gets a gradient too."""
+    return _SBA.apply(v, beta)
+
+
+def ede(v: Tensor, t: float, k: float) -> Tensor:
+    """sign with IR-Net's EDE gradient k t (1 - tanh^2(t v))."""
+    return _EDE.apply(v, t, k)
+
+
+def ede_schedule(epoch: int, max_epochs: int) -> tuple[float, float]:
+    """IR-Net EDE parameters at `epoch` of `max_epochs`: t = 10^(-3 + 4 e/E), k = max(1/t, 1)."""
+    t = 10.0 ** (-3.0 + 4.0 * epoch / max(max_epochs, 1))
+    return t, max(1.0 / t, 1.0)

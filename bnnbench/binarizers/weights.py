@@ -1,0 +1,89 @@
+"""Weight binarizers: how a (C_out, C_in/g, k, k) weight becomes its binary form."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from bnnbench.binarizers.ste import clip_ste, ede, ede_schedule, sign
+from bnnbench.registry import Registry
+
+WEIGHT_BINARIZERS = Registry("weight binarizer")
+
+_FAN_IN = (1, 2, 3)  # statistics per output channel over (C_in/g, k, k), grouped convs included
+
+
+class WeightBinarizer(nn.Module):
+    """Maps a real weight to the weight the conv uses; `binary` says whether it is 1-bit."""
+
+    binary: bool = True
+
+    def scale(self, w: Tensor) -> Tensor | None:
+        """Per-output-channel scale of the binary weight (None when there is none)."""
+        return None
+
+
+@WEIGHT_BINARIZERS.register("identity")
+class IdentityWeight(WeightBinarizer):
+    """Real weights: the 32-bit baseline, or step 1 of ReActNet's two-step recipe."""
+
+    binary = False
+
+    def forward(self, w: Tensor) -> Tensor:
+        return w
+
+
+@WEIGHT_BINARIZERS.register("sign")
+class SignWeight(WeightBinarizer):
+    """sign(W) with the clipped STE, no scale (BNN, Hubara et al. 2016)."""
+
+    def forward(self, w: Tensor) -> Tensor:
+        return clip_ste(w)
+
+
+@WEIGHT_BINARIZERS.register("meanabs")
+class MeanAbsWeight(WeightBinarizer):
+    """alpha_w sign(W), alpha_w = mean|W| per output channel, detached (XNOR/ReActNet/BiDense)."""
+
+    def scale(self, w: Tensor) -> Tensor:
+        return w.detach().abs().mean(dim=_FAN_IN, keepdim=True)
+
+    def forward(self, w: Tensor) -> Tensor:
+        return self.scale(w) * clip_ste(w)
+
+
+@WEIGHT_BINARIZERS.register("adabin")
+class AdaBinWeight(WeightBinarizer):
+    """AdaBin weights: alpha_w sign((W - beta_w)/alpha_w) + beta_w, statistics not detached, EDE.
+
+    beta_w = mean(W), alpha_w = std(W - beta_w) per output channel over (C_in/g, k, k)
+    (the official code divides by k*k*C_in, wrong for grouped convs).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.t, self.k = ede_schedule(0, 1)
+
+    def set_epoch(self, epoch: int, max_epochs: int) -> None:
+        """Anneal the EDE surrogate (called once per epoch by the binarizer callback)."""
+        self.t, self.k = ede_schedule(epoch, max_epochs)
+
+    def stats(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """(alpha_w, beta_w) per output channel."""
+        beta = w.mean(dim=_FAN_IN, keepdim=True)
+        alpha = (w - beta).pow(2).mean(dim=_FAN_IN, keepdim=True).sqrt().clamp_min(1e-8)
+        return alpha, beta
+
+    def scale(self, w: Tensor) -> Tensor:
+        return self.stats(w.detach())[0]
+
+    def forward(self, w: Tensor) -> Tensor:
+        alpha, beta = self.stats(w)
+        return alpha * ede((w - beta) / alpha, self.t, self.k) + beta
+
+
+def build_weight(name: str) -> WeightBinarizer:
+    """Build the weight binarizer registered as `name`."""
+    return WEIGHT_BINARIZERS.build(name)
+
+
+__all__ = ["WEIGHT_BINARIZERS", "WeightBinarizer", "build_weight"]

@@ -1,0 +1,66 @@
+"""BinaryConv2d: the one primitive every block is built from (binarizer + weight binarizer + conv)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from bnnbench.binarizers import BinarizerSpec
+
+BinarizerLike = BinarizerSpec | str | Mapping[str, Any]
+
+
+def check_channels(in_ch: int, out_ch: int, groups: int) -> None:
+    """Raise a ValueError naming the numbers when a grouped conv is impossible."""
+    if in_ch < 1 or out_ch < 1 or groups < 1:
+        raise ValueError(f"channels and groups must be >= 1, got in={in_ch}, out={out_ch}, groups={groups}")
+    if in_ch % groups or out_ch % groups:
+        raise ValueError(
+            f"groups={groups} must divide both in_channels={in_ch} and out_channels={out_ch}"
+        )
+
+
+class BinaryConv2d(nn.Conv2d):
+    """A Conv2d whose input goes through an activation binarizer and whose weight through a
+    weight binarizer, both chosen by `binarizer` (a name or a BinarizerSpec).
+
+    `binary` is True when the conv runs on bits (both sides 1-bit): cost counting reads it as
+    BOPs and export packs such convs. With `binarizer="fp"` this is an ordinary Conv2d.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        binarizer: BinarizerLike = "fp",
+        bias: bool | None = None,
+        dilation: int = 1,
+    ) -> None:
+        check_channels(in_channels, out_channels, groups)
+        spec = BinarizerSpec.of(binarizer)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+            bias=spec.conv_bias if bias is None else bias,
+        )
+        self.spec = spec
+        self.binary = spec.binary
+        self.binarizer = spec.activation(in_channels)
+        self.weight_binarizer = spec.weight_binarizer()
+        if spec.weight_name == "meanabs":
+            # BiDense / ReActNet initialise binary weights normal(std=1e-3); the scale is mean|W|
+            nn.init.normal_(self.weight, std=1e-3)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, binarizer={self.spec.name}, weight={self.spec.weight_name}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(self.binarizer(x), self.weight_binarizer(self.weight), self.bias)
+
+
+__all__ = ["BinarizerLike", "BinaryConv2d", "check_channels"]

@@ -1,0 +1,133 @@
+"""Params, BOPs, FLOPs and OPs of any model, counted from the modules themselves.
+
+Conventions of the BNN literature (METHODS.md "Cost accounting"): BOPs are the
+multiply-accumulates of binary convs/linears, FLOPs those of real-valued ones (a MAC counts
+as one operation), OPs = FLOPs + BOPs / 64, Params = real params + binary params / 32.
+OPs+ (ES-BNN Table 6) adds one operation per batch-norm output element. Grouped and
+depth-wise convs count C_in/g * k * k MACs per output element. Only conv and linear MACs are
+counted, as the papers do: pooling, activations, bypasses and additions are free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Cost:
+    """The cost of one forward pass of a single sample."""
+
+    real_params: int = 0
+    binary_params: int = 0
+    bops: int = 0
+    flops: int = 0
+    bn_ops: int = 0
+    layers: list[tuple[str, str, int]] = field(default_factory=list)  # (name, "binary"|"real", MACs)
+
+    @property
+    def params(self) -> float:
+        """Real params + binary params / 32 (what BNN tables call Params)."""
+        return self.real_params + self.binary_params / 32
+
+    @property
+    def params_32bit(self) -> int:
+        """All parameters as if stored in 32 bit."""
+        return self.real_params + self.binary_params
+
+    @property
+    def ops(self) -> float:
+        """FLOPs + BOPs / 64."""
+        return self.flops + self.bops / 64
+
+    @property
+    def ops_plus(self) -> float:
+        """OPs plus batch-norm cost (ES-BNN Table 6)."""
+        return self.ops + self.bn_ops
+
+    def summary(self) -> dict[str, float]:
+        """The headline numbers, as a flat dict for tables and loggers."""
+        d = {k: v for k, v in asdict(self).items() if k != "layers"}
+        d.update(params=self.params, ops=self.ops, ops_plus=self.ops_plus)
+        return d
+
+    def __str__(self) -> str:
+        return (
+            f"Params {self.params / 1e6:.3f}M (real {self.real_params / 1e6:.3f}M + binary "
+            f"{self.binary_params / 1e6:.3f}M/32) | BOPs {self.bops / 1e9:.3f}G | "
+            f"FLOPs {self.flops / 1e9:.3f}G | OPs {self.ops / 1e9:.3f}G"
+        )
+
+
+def is_binary(module: nn.Module) -> bool:
+    """True for layers that run on bits (BinaryConv2d with 1-bit sides, packed layers)."""
+    return bool(getattr(module, "binary", False))
+
+
+def _binary_weights(model: nn.Module) -> set[int]:
+    ids = set()
+    for m in model.modules():
+        if is_binary(m) and isinstance(getattr(m, "weight", None), torch.Tensor):
+            ids.add(id(m.weight))
+    return ids
+
+
+def _macs(module: nn.Module, out: torch.Tensor) -> int:
+    per_sample = out[0].numel() if out.dim() > 1 else out.numel()
+    if isinstance(module, nn.Conv2d) or hasattr(module, "macs_per_output"):
+        if hasattr(module, "macs_per_output"):
+            return int(per_sample * module.macs_per_output())
+        kh, kw = module.kernel_size
+        return per_sample * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, nn.Linear):
+        return per_sample * module.in_features
+    return 0
+
+
+def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
+    """Count the cost of `model` on one input of `input_size` ((C, H, W) or (1, C, H, W))."""
+    shape = tuple(input_size)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    if shape[0] != 1:
+        raise ValueError(f"count() measures one sample: give (C, H, W), got {tuple(input_size)}")
+    cost = Cost()
+    binary_ids = _binary_weights(model)
+    for p in model.parameters():
+        if id(p) in binary_ids:
+            cost.binary_params += p.numel()
+        else:
+            cost.real_params += p.numel()
+
+    names = {m: n for n, m in model.named_modules()}
+    hooks = []
+
+    def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        macs = _macs(module, out)
+        if macs:
+            kind = "binary" if is_binary(module) else "real"
+            cost.layers.append((names.get(module, "?"), kind, macs))
+            if kind == "binary":
+                cost.bops += macs
+            else:
+                cost.flops += macs
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            cost.bn_ops += out[0].numel()
+
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)) or hasattr(m, "macs_per_output"):
+            hooks.append(m.register_forward_hook(hook))
+    was_training = model.training
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return cost
