@@ -1,0 +1,40 @@
+"""BinaryConv2d wiring and channel arithmetic errors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import bnnbench.blocks as K
+from bnnbench.blocks.conv import BinaryConv2d
+
+
+def test_binary_conv_is_conv_of_binarized_operands():
+    conv = BinaryConv2d(3, 4, 3, padding=1, binarizer="bnn")
+    x = torch.randn(2, 3, 5, 5)
+    sx = torch.where(x >= 0, 1.0, -1.0)
+    sw = torch.where(conv.weight >= 0, 1.0, -1.0)
+    assert torch.allclose(conv(x), F.conv2d(sx, sw, conv.bias, padding=1))
+    assert conv.binary and conv.bias is not None  # BiDense's BNN baseline gives binary convs a bias
+
+
+def test_fp_is_an_ordinary_conv():
+    conv = BinaryConv2d(3, 4, 3, binarizer="fp")
+    x = torch.randn(1, 3, 5, 5)
+    assert not conv.binary
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight))
+
+
+def test_real_weights_make_the_conv_real():
+    # ReActNet step 1: binary activations, real weights -> not counted as BOPs
+    conv = BinaryConv2d(3, 4, 3, binarizer={"name": "reactnet", "weight": "identity"})
+    assert not conv.binary
+
+
+def test_impossible_groups_are_rejected_with_the_numbers():
+    with pytest.raises(ValueError, match="groups=4 must divide both in_channels=6"):
+        K.build("plain", 6, 8, 3, groups=4, binarizer="dab")
+
+
+def test_unknown_block_names_the_choices():
+    with pytest.raises(KeyError, match="valid choices are .*cfb.*plain"):
+        K.build("cfbb", 4, 4, 3)
