@@ -1,0 +1,37 @@
+# bnnbench: `make run` installs what is needed and runs the main job; `make test` the fast suite.
+PY ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install run test test-slow bench bench-kernel lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test,wandb]"
+	touch $(STAMP)
+
+run: install  ## the default job: BiDense (DAB + CFB) on the generated segmentation set
+	$(PYTHON) -m bnnbench $(ARGS)
+
+test: install  ## the fast suite (CI)
+	$(PYTHON) -m pytest -q $(ARGS)
+
+test-slow: install  ## the longer training runs
+	$(PYTHON) -m pytest -q -m slow $(ARGS)
+
+bench: install  ## training-step time and peak memory of each binarizer relative to fp
+	$(PYTHON) experiments/bench/train_step.py $(ARGS)
+
+bench-kernel: install  ## packed binary conv vs cuDNN (needs a GPU; skips cleanly without one)
+	$(PYTHON) experiments/kernels/bench_kernels.py $(ARGS)
+
+lint: install
+	$(PYTHON) -m ruff check bnnbench tests experiments
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,7 @@
+"""Lightning callbacks that keep tasks ignorant of binarization (annealing, RNG, statistics)."""
+
+from bnnbench.callbacks.binarizer_schedule import BinarizerSchedule
+from bnnbench.callbacks.binarizer_stats import BinarizerStats
+from bnnbench.callbacks.rng_state import RNGState
+
+__all__ = ["BinarizerSchedule", "BinarizerStats", "RNGState"]
