@@ -100,7 +100,10 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", name, "--batch", str(args.batch), "--steps", str(args.steps),
                "--size", str(args.size), "--device", args.device]
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{name} failed:\n{proc.stderr}")
+        out = proc.stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     base = rows[0]
     print(f"\nconvnext_upernet (full width, 150 classes) + cfb, {args.size}x{args.size}, batch {args.batch}, "

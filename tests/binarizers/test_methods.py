@@ -184,3 +184,16 @@ def test_spec_rejects_unknown_names_before_work():
         B.BinarizerSpec("dab", weight="meanab")
     with pytest.raises(ValueError, match="does not take"):
         B.BinarizerSpec.of({"name": "bnn", "threshold": "none"})
+
+
+@pytest.mark.parametrize("name", ["sign", "meanabs"])
+def test_weight_binarizer_gradient_is_scaled_clip_ste(name):
+    # XNOR / ReActNet: d(alpha sign W)/dW = alpha * 1_{|W| <= 1}, alpha detached
+    w = torch.tensor([[[[0.5, -1.5]], [[2.0, 0.0]]]], requires_grad=True)
+    build_weight(name)(w).sum().backward()
+    alpha = 1.0 if name == "sign" else 1.0  # mean|W| = (0.5 + 1.5 + 2 + 0) / 4 = 1
+    assert w.grad.flatten().tolist() == [alpha, 0.0, 0.0, alpha]
+    w2 = (w.detach() * 0.5).requires_grad_(True)  # mean|W| = 0.5
+    build_weight(name)(w2).sum().backward()
+    expected = 0.5 if name == "meanabs" else 1.0
+    assert w2.grad.flatten().tolist() == [expected] * 4

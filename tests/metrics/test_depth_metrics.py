@@ -36,9 +36,15 @@ def test_per_image_metrics_match_hand_computation() -> None:
     out = metric.compute()
     ln2 = math.log(2.0)
     expected = {
-        "d1": 0.75, "d2": 0.75, "d3": 0.75, "abs_rel": 0.125, "sq_rel": 0.25,
-        "rmse": math.sqrt(2) / 2, "rmse_log": ln2 / (2 * math.sqrt(2)),
-        "log10": math.log10(2) / 4, "silog": 25 * ln2,
+        "d1": 0.75,
+        "d2": 0.75,
+        "d3": 0.75,
+        "abs_rel": 0.125,
+        "sq_rel": 0.25,
+        "rmse": math.sqrt(2) / 2,
+        "rmse_log": ln2 / (2 * math.sqrt(2)),
+        "log10": math.log10(2) / 4,
+        "silog": 25 * ln2,
     }
     assert set(out) == set(DEPTH_METRIC_NAMES)
     for name, value in expected.items():
@@ -118,15 +124,20 @@ def test_no_crop_and_unknown_crop() -> None:
 
 
 def test_crop_is_intersected_with_valid_mask() -> None:
-    # 480x640, gt 2 everywhere, pred 2 inside the Eigen crop and 4 outside:
-    # only pixels inside the crop count -> d1 = 1, AbsRel = 0
-    gt = torch.full((1, 1, 480, 640), 2.0)
+    # 48x64 (Eigen NYU crop scaled: rows 45*48//480=4 : 471*48//480=47,
+    # cols 41*64//640=4 : 601*64//640=60), gt 2 m except one pixel without GT inside the crop;
+    # pred 2 inside the crop, 4 outside and 4 on the no-GT pixel.
+    # Cropped: only the 43*56 - 1 valid crop pixels count -> d1 = 1, AbsRel = 0.
+    # Uncropped: d1 = (43*56 - 1) / (48*64 - 1).
+    gt = torch.full((1, 1, 48, 64), 2.0)
+    gt[..., 10, 10] = 0.0
     pred = torch.full_like(gt, 4.0)
-    pred[..., 45:471, 41:601] = 2.0
+    pred[..., 4:47, 4:60] = 2.0
+    pred[..., 10, 10] = 4.0
     cropped = DepthMetrics(min_depth=0.1, max_depth=10.0, eval_crop="eigen_nyu")
     cropped.update(pred, gt)
     assert cropped.compute()["d1"].item() == 1.0
     assert cropped.compute()["abs_rel"].item() == 0.0
     full = DepthMetrics(min_depth=0.1, max_depth=10.0)
     full.update(pred, gt)
-    assert full.compute()["d1"].item() == pytest.approx(426 * 560 / (480 * 640))
+    assert full.compute()["d1"].item() == pytest.approx((43 * 56 - 1) / (48 * 64 - 1))

@@ -17,8 +17,12 @@ from bnnbench.tasks.losses import SILogLoss
 
 def _trainer(**kw) -> L.Trainer:
     return L.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, **kw,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kw,
     )
 
 
@@ -83,8 +87,10 @@ class TinyDepthNet(nn.Module):
         super().__init__()
         self.max_depth = max_depth
         self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
             nn.Conv2d(8, 1, 1),
         )
 
@@ -102,9 +108,15 @@ def test_tiny_training_run_lowers_loss() -> None:
     val = TensorDataset(image[64:], depth[64:])
     model = TinyDepthNet(max_depth=10.0)
     task = tasks.build(
-        "depth", model=model, min_depth=1e-3, max_depth=10.0, eval_crop=None,
-        optimizer={"name": "adam", "lr": 1e-2}, scheduler={"name": "linear"},
-        silog_variance_focus=0.85, silog_scale=10.0,
+        "depth",
+        model=model,
+        min_depth=1e-3,
+        max_depth=10.0,
+        eval_crop=None,
+        optimizer={"name": "adam", "lr": 1e-2},
+        scheduler={"name": "linear"},
+        silog_variance_focus=0.85,
+        silog_scale=10.0,
     )
 
     def train_loss() -> float:
@@ -113,7 +125,9 @@ def test_tiny_training_run_lowers_loss() -> None:
 
     before = train_loss()
     trainer = _trainer(max_epochs=20)
-    trainer.fit(task, DataLoader(train, batch_size=16, shuffle=True), DataLoader(val, batch_size=16))
+    trainer.fit(
+        task, DataLoader(train, batch_size=16, shuffle=True), DataLoader(val, batch_size=16)
+    )
     assert train_loss() < 0.5 * before
-    assert trainer.callback_metrics["val/d1"].item() > 0.5
+    assert trainer.callback_metrics["val/d1"].item() > 0.8
     assert math.isfinite(trainer.callback_metrics["val/silog"].item())

@@ -38,8 +38,12 @@ class Oracle(nn.Module):
 
 def _trainer(**kw) -> L.Trainer:
     return L.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, **kw,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kw,
     )
 
 
@@ -97,30 +101,40 @@ def test_tiny_training_run_learns() -> None:
     g = torch.Generator().manual_seed(0)
     train, val = _data(64, g), _data(32, g)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
         nn.Conv2d(8, 2, 1),
     )
     task = tasks.build(
-        "seg", model=model, num_classes=2, ignore_index=255,
+        "seg",
+        model=model,
+        num_classes=2,
+        ignore_index=255,
         optimizer={"name": "adamw", "lr": 1e-2, "weight_decay": 0.01},
         scheduler={"name": "onecycle", "pct_start": 0.1},
     )
 
     def train_loss() -> float:
         with torch.no_grad():
-            return F.cross_entropy(model(train.tensors[0]), train.tensors[1], ignore_index=255).item()
+            return F.cross_entropy(
+                model(train.tensors[0]), train.tensors[1], ignore_index=255
+            ).item()
 
     before = train_loss()
     trainer = _trainer(max_epochs=20)
-    trainer.fit(task, DataLoader(train, batch_size=16, shuffle=True), DataLoader(val, batch_size=16))
+    trainer.fit(
+        task, DataLoader(train, batch_size=16, shuffle=True), DataLoader(val, batch_size=16)
+    )
     assert train_loss() < 0.5 * before
     assert "train/loss" in trainer.callback_metrics and "lr" in trainer.callback_metrics
 
     # best constant predictor on the same val set (mIoU is about 1/4 for 2 balanced classes)
     masks = val.tensors[1]
     constant = max(
-        segmentation_metrics(2, 255)(torch.full_like(masks, c), masks)["mIoU"].item() for c in (0, 1)
+        segmentation_metrics(2, 255)(torch.full_like(masks, c), masks)["mIoU"].item()
+        for c in (0, 1)
     )
     miou = trainer.callback_metrics["val/mIoU"].item()
     assert miou > constant + 0.3

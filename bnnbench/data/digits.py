@@ -1,0 +1,75 @@
+"""scikit-learn's bundled 8x8 handwritten digits: a small real data set that needs no download."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bnnbench.data import DATASETS
+from bnnbench.data._cls_common import ClsDataModule, TensorImageDataset
+
+
+@functools.cache
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Images (1797, 8, 8) and labels, parsed once per process (sweeps build many modules)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images, digits.target
+
+
+@DATASETS.register("digits")
+class DigitsDataModule(ClsDataModule):
+    """1,797 real 8x8 grey digits, upsampled to image_size, 3 channels; stratified split."""
+
+    num_classes = 10
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        image_size: tuple[int, int] | list[int] = (32, 32),
+        normalize: bool = True,
+        val_fraction: float = 0.2,
+    ) -> None:
+        super().__init__(
+            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment=False
+        )
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"digits: val_fraction must lie in (0, 1), got {val_fraction}")
+        self.val_fraction = val_fraction
+        self.class_names = [str(d) for d in range(10)]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, split by seed, resize and normalize once; test = val."""
+        if self.train_set is not None:
+            return
+        # imported here: every data module is imported with the package, and sklearn is slow
+        from sklearn.model_selection import train_test_split
+
+        raw, target = _load_digits()
+        images = torch.from_numpy(raw).float().div_(16.0).unsqueeze(1)  # pixels are 0..16
+        labels = torch.from_numpy(target).long()
+        split = train_test_split(
+            range(len(labels)),
+            test_size=self.val_fraction,
+            random_state=self.seed,
+            stratify=labels.numpy(),
+        )
+        train_idx, val_idx = (torch.tensor(s, dtype=torch.long) for s in split)
+        images = F.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
+        images = images.clamp_(0.0, 1.0).expand(-1, 3, -1, -1).contiguous()
+        if self.normalize:
+            # statistics of this seed's train split, so val pixels never leak into them
+            train = images[train_idx]
+            mean, std = train.mean(), train.std()
+            self.stats = ((mean.item(),) * 3, (std.item(),) * 3)
+            images = (images - mean) / std
+        self.train_set = TensorImageDataset(images[train_idx], labels[train_idx])
+        self.val_set = TensorImageDataset(images[val_idx], labels[val_idx])
+        self.test_set = self.val_set

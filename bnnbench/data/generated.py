@@ -1,0 +1,52 @@
+"""Deterministic per-sample randomness for the generated data sets (no global RNG involved)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+SPLIT_IDS = {"train": 0, "val": 1, "test": 1}  # the generated test split is the val split
+GEN_MEAN, GEN_STD = 0.5, 0.25  # image normalization of the generated sets (pixels in [0, 1])
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of one sample: a function of (seed, split, index) only."""
+    return np.random.default_rng([seed, SPLIT_IDS[split], index])
+
+
+def box_downsample(x: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over factor x factor blocks of the last two axes (anti-aliasing of a supersampled render)."""
+    *lead, h, w = x.shape
+    return x.reshape(*lead, h // factor, factor, w // factor, factor).mean(axis=(-3, -1))
+
+
+class GeneratedDataset(Dataset):
+    """Renders sample `index` on first access with `render(rng)` and keeps it (same item every time).
+
+    Rendering costs milliseconds per sample, so later epochs read the cache; each worker
+    process holds its own copy (a few MB at the default sizes).
+    """
+
+    def __init__(
+        self,
+        render: Callable[[np.random.Generator], tuple[torch.Tensor, torch.Tensor]],
+        seed: int,
+        split: str,
+        length: int,
+    ) -> None:
+        self.render, self.seed, self.split, self.length = render, seed, split, length
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        if index not in self._cache:
+            self._cache[index] = self.render(sample_rng(self.seed, self.split, index))
+        image, target = self._cache[index]
+        return image.clone(), target.clone()  # callers may edit their copy in place

@@ -1,0 +1,65 @@
+"""Shared Lightning plumbing of all tasks: the wrapped model, training step and optimizers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from bnnbench.tasks.optim import build_optimizer, build_scheduler
+
+
+class BaseTask(L.LightningModule):
+    """Wraps any `nn.Module`; subclasses set `self.criterion` and implement `predict`.
+
+    `optimizer` / `scheduler` are config dicts (see `bnnbench.tasks.optim`); the schedule is
+    stepped every optimizer step over `trainer.estimated_stepping_batches`.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        no_decay_1d: bool = True,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_cfg = dict(optimizer) if optimizer is not None else None
+        self.scheduler_cfg = dict(scheduler) if scheduler is not None else None
+        self.no_decay_1d = no_decay_1d
+        self.criterion: nn.Module
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """The model's raw output."""
+        return self.model(image)
+
+    def predict(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Model output brought to the target's spatial size."""
+        raise NotImplementedError
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        """Loss of one batch; logs `train/loss` and `lr`."""
+        image, target = batch
+        loss = self.criterion(self.predict(image, target), target)
+        self.log("train/loss", loss, prog_bar=True, batch_size=image.shape[0])
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=image.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        """Optimizer with decay / no-decay groups, plus a per-step LR schedule unless `none`."""
+        optimizer = build_optimizer(self.model, self.optimizer_cfg, self.no_decay_1d)
+        scheduler = build_scheduler(
+            optimizer, self.scheduler_cfg, lambda: self.trainer.estimated_stepping_batches
+        )
+        if scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

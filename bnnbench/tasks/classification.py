@@ -1,0 +1,163 @@
+"""Image classification: cross-entropy, optional distillation from a real-valued teacher,
+top-1 / top-5 accuracy."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from bnnbench.tasks import TASKS
+from bnnbench.tasks.base import BaseTask
+
+
+def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
+    """ReActNet's distributional loss (Liu et al. 2020, Eq. 6): the cross-entropy of the
+    student's log-softmax against the teacher's softmax, summed over classes, mean over batch."""
+    return -(F.softmax(teacher.detach(), dim=1) * F.log_softmax(student, dim=1)).sum(1).mean()
+
+
+def _state_dict(checkpoint: Any) -> dict[str, Tensor]:
+    """Model weights from a Lightning checkpoint (keys `model.*`) or a plain state dict."""
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
+        sd = dict(checkpoint["state_dict"])
+        if any(k.startswith("model.") for k in sd):
+            sd = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
+        return sd
+    if isinstance(checkpoint, Mapping) and all(isinstance(v, Tensor) for v in checkpoint.values()):
+        return dict(checkpoint)
+    raise ValueError("teacher_ckpt holds neither a Lightning checkpoint nor a state dict")
+
+
+def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path) -> nn.Module:
+    """Build MODELS[`model`](**kwargs) and load the weights at the local path `ckpt` (strict)."""
+    from bnnbench import models  # the task package does not import models at import time
+
+    path = Path(ckpt).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"teacher_ckpt={path} does not exist")
+    teacher = models.build(model, **dict(kwargs or {}))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # our own Lightning checkpoints also hold hyper-parameters and RNG states; the path is
+        # one the user named, so a full load is what they asked for
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    teacher.load_state_dict(_state_dict(checkpoint))
+    return teacher
+
+
+@TASKS.register("cls")
+class ClassificationTask(BaseTask):
+    """Model maps images (B,C,H,W) to logits (B,K); batches are (image, label).
+
+    Loss: cross-entropy (`label_smoothing`), or with a teacher
+    `distill_weight * distribution_loss + (1 - distill_weight) * CE` (ReActNet trains on the
+    distributional loss alone: distill_weight 1). The teacher is a real-valued model given as
+    a module (`teacher`) or built from `teacher_model` + `teacher_kwargs` with the weights at
+    the local path `teacher_ckpt`; it stays frozen in eval mode and out of checkpoints.
+    Logs val/loss, val/top1, val/top5 and test/loss, test/top1, test/top5 (micro accuracy;
+    top-5 is top-K when K < 5).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        teacher_ckpt: str | None = None,
+        teacher_model: str | None = None,
+        teacher_kwargs: Mapping[str, Any] | None = None,
+        distill_weight: float = 1.0,
+        teacher: nn.Module | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        no_decay_1d: bool = True,
+    ) -> None:
+        super().__init__(model, optimizer, scheduler, no_decay_1d)
+        self.save_hyperparameters(ignore=["model", "teacher"])
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if not 0.0 <= distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must lie in [0, 1], got {distill_weight}")
+        if teacher_ckpt is not None and teacher is not None:
+            raise ValueError("give the teacher either as a module (teacher) or as teacher_ckpt, not both")
+        if teacher_ckpt is not None:
+            if teacher_model is None:
+                raise ValueError("teacher_ckpt needs teacher_model: the registered model name of the teacher")
+            teacher = load_teacher(teacher_model, teacher_kwargs, teacher_ckpt)
+        if teacher is not None:
+            teacher.eval().requires_grad_(False)
+        # kept out of the module tree: not trained, not saved, not switched to train mode
+        object.__setattr__(self, "_teacher", teacher)
+        self.num_classes = num_classes
+        self.distill_weight = distill_weight
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        k5 = min(5, num_classes)
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(num_classes, top_k=k5, average="micro")
+        self.test_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.test_top5 = MulticlassAccuracy(num_classes, top_k=k5, average="micro")
+
+    @property
+    def teacher(self) -> nn.Module | None:
+        """The frozen teacher, or None."""
+        return self._teacher
+
+    def predict(self, image: Tensor, target: Tensor) -> Tensor:
+        """Class logits (B, K)."""
+        return self.model(image)
+
+    def _teacher_logits(self, image: Tensor) -> Tensor:
+        teacher = self._teacher
+        assert teacher is not None
+        first = next(teacher.parameters(), None)
+        if first is not None and first.device != image.device:
+            teacher.to(image.device)
+        teacher.eval()
+        with torch.no_grad():
+            return teacher(image)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """CE and/or the distributional loss of one batch; logs train/loss (and train/kd)."""
+        image, target = batch
+        logits = self.predict(image, target)
+        n = image.shape[0]
+        if self._teacher is None:
+            loss = self.criterion(logits, target)
+        else:
+            kd = distribution_loss(logits, self._teacher_logits(image))
+            self.log("train/kd", kd, batch_size=n)
+            loss = self.distill_weight * kd
+            if self.distill_weight < 1.0:
+                loss = loss + (1.0 - self.distill_weight) * self.criterion(logits, target)
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        if self._trainer is not None and self.trainer.optimizers:
+            self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=n)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Log val/loss and accumulate val/top1, val/top5."""
+        image, target = batch
+        logits = self.predict(image, target)
+        self.log("val/loss", self.criterion(logits, target), batch_size=image.shape[0])
+        self.val_top1.update(logits, target)
+        self.val_top5.update(logits, target)
+        self.log("val/top1", self.val_top1, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/top5", self.val_top5, on_step=False, on_epoch=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Log test/loss and accumulate test/top1, test/top5."""
+        image, target = batch
+        logits = self.predict(image, target)
+        self.log("test/loss", self.criterion(logits, target), batch_size=image.shape[0])
+        self.test_top1.update(logits, target)
+        self.test_top5.update(logits, target)
+        self.log("test/top1", self.test_top1, on_step=False, on_epoch=True)
+        self.log("test/top5", self.test_top5, on_step=False, on_epoch=True)

@@ -1,0 +1,75 @@
+"""Monocular depth: SILog loss, Eigen/BTS metrics per image with the benchmark's eval crop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnnbench.metrics.depth import DepthMetrics
+from bnnbench.metrics.eval_crops import check_eval_crop
+from bnnbench.tasks import TASKS
+from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.losses import SILogLoss
+
+
+@TASKS.register("depth")
+class DepthTask(BaseTask):
+    """Model maps images to depth (B,1,H,W) in metres; batches are (image, depth, 0 = no GT)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        min_depth: float = 1e-3,
+        max_depth: float = 10.0,
+        eval_crop: str | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        silog_variance_focus: float = 0.85,
+        silog_scale: float = 10.0,
+        no_decay_1d: bool = True,
+    ) -> None:
+        super().__init__(model, optimizer, scheduler, no_decay_1d)
+        self.save_hyperparameters(ignore=["model"])
+        self.min_depth = min_depth
+        self.max_depth = max_depth
+        self.eval_crop = check_eval_crop(eval_crop)
+        self.criterion = SILogLoss(silog_variance_focus, silog_scale, min_depth, max_depth)
+        self.val_metrics = DepthMetrics(min_depth, max_depth, eval_crop)
+        self.test_metrics = DepthMetrics(min_depth, max_depth, eval_crop)
+
+    def predict(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Depth at the target's size (bilinear, align_corners=True, as BTS, if it differs)."""
+        depth = self.model(image)
+        if depth.shape[-2:] != target.shape[-2:]:
+            depth = F.interpolate(
+                depth, size=target.shape[-2:], mode="bilinear", align_corners=True
+            )
+        return depth
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Log `val/loss` and accumulate the val depth metrics."""
+        image, depth = batch
+        pred = self.predict(image, depth)
+        self.log("val/loss", self.criterion(pred, depth), batch_size=image.shape[0])
+        self.val_metrics.update(pred, depth)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Accumulate the test depth metrics."""
+        image, depth = batch
+        self.test_metrics.update(self.predict(image, depth), depth)
+
+    def on_validation_epoch_end(self) -> None:
+        # DepthMetrics returns a dict, which self.log cannot take as a Metric: compute and reset
+        self._log_metrics(self.val_metrics, "val/")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics, "test/")
+
+    def _log_metrics(self, metrics: DepthMetrics, prefix: str) -> None:
+        values = metrics.compute()  # torchmetrics syncs the sums across processes here
+        self.log_dict({prefix + k: v for k, v in values.items()}, prog_bar=False)
+        metrics.reset()

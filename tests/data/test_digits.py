@@ -1,0 +1,54 @@
+"""The digits data module on scikit-learn's real bundled digits."""
+
+from __future__ import annotations
+
+import torch
+
+from bnnbench.data import build
+
+
+def _module(**kwargs):
+    dm = build("digits", **kwargs)
+    dm.setup()
+    return dm
+
+
+def _labels(dataset) -> torch.Tensor:
+    return dataset.labels
+
+
+def test_counts_split_and_classes() -> None:
+    dm = _module(seed=0)
+    assert dm.task == "cls" and dm.num_classes == 10
+    assert len(dm.train_set) + len(dm.val_set) == 1797
+    assert len(dm.val_set) == 360  # ceil(0.2 * 1797), as train_test_split rounds
+    assert dm.test_set is dm.val_set
+    for split in (dm.train_set, dm.val_set):
+        counts = torch.bincount(_labels(split), minlength=10)
+        assert (counts > 0).all()
+    # stratified: every class is 20% of its own count in val, to within rounding
+    total = torch.bincount(torch.cat([_labels(dm.train_set), _labels(dm.val_set)]), minlength=10)
+    val = torch.bincount(_labels(dm.val_set), minlength=10)
+    assert ((val - 0.2 * total).abs() <= 1).all()
+
+
+def test_shapes_and_normalization() -> None:
+    dm = _module(batch_size=16)
+    image, label = dm.train_set[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+    assert label.dtype == torch.int64
+    assert torch.equal(image[0], image[1]) and torch.equal(image[0], image[2])
+    train = dm.train_set.images
+    assert abs(train.mean().item()) < 1e-4 and abs(train.std().item() - 1) < 1e-3
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (16, 3, 32, 32) and y.shape == (16,) and y.dtype == torch.int64
+
+    raw = _module(normalize=False, image_size=[16, 24]).val_set.images
+    assert raw.shape[1:] == (3, 16, 24) and raw.min() >= 0 and raw.max() <= 1
+
+
+def test_split_is_deterministic_per_seed() -> None:
+    a, b, c = _module(seed=3), _module(seed=3), _module(seed=4)
+    assert torch.equal(a.val_set.images, b.val_set.images)
+    assert torch.equal(_labels(a.val_set), _labels(b.val_set))
+    assert not torch.equal(a.val_set.images, c.val_set.images)
