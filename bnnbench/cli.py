@@ -91,27 +91,31 @@ def validate(cfg: DictConfig) -> None:
     data.DATASETS.check(cfg.data.name)
 
 
-def resolve_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
+def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
     """The checkpoint to continue from: `ckpt_path`, or the job's last one when `resume=true`.
 
-    A fresh run moves an earlier run's checkpoints aside instead of mixing with them.
+    A fresh run in a folder that holds an earlier run moves its checkpoints and metrics aside
+    rather than mixing with them.
     """
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={path} does not exist")
         return str(path)
-    last = ckpt_dir / "last.ckpt"
+    last = out / "checkpoints" / "last.ckpt"
     if cfg.get("resume"):
         if last.is_file():
             console.print(f"[bold]resuming[/bold] from {last}")
             return str(last)
         console.print(f"resume=true but no {last}: starting from scratch")
         return None
-    if ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
-        aside = ckpt_dir.with_name(f"checkpoints.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.move(str(ckpt_dir), aside)
-        console.print(f"fresh run: moved earlier checkpoints to {aside} (resume=true continues instead)")
+    earlier = [p for p in (out / "checkpoints", out / "metrics.csv", out / "summary.json") if p.exists()]
+    if earlier:
+        aside = out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.mkdir()
+        for p in earlier:
+            shutil.move(str(p), aside / p.name)
+        console.print(f"fresh run: moved the earlier run's files to {aside} (resume=true continues instead)")
     return None
 
 
@@ -123,6 +127,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")  # a missing data folder fails here, before the model is built
     model = build_model(cfg, dm)
     input_size = (dm.in_channels, *dm.image_size)
     cost = complexity.count(model, input_size)
@@ -131,7 +137,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     task = build_task(cfg, model, dm)
 
     ckpt_dir = out / "checkpoints"
-    ckpt = resolve_checkpoint(cfg, ckpt_dir)
+    ckpt = resolve_checkpoint(cfg, out)
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode, save_last=True
     )

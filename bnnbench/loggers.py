@@ -9,8 +9,30 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 LOGGERS = ("csv", "tensorboard", "wandb", "none")
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; this one continues it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                header = f.readline().strip()
+            self.metrics_keys = sorted(k for k in header.split(",") if k)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """A CSVLogger whose metrics.csv survives `resume=true`: the resumed job appends to it."""
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def wandb_logged_in() -> bool:
@@ -37,7 +59,7 @@ def build_logger(
     if name == "none":
         return None
     if name == "csv":
-        return CSVLogger(save_dir=str(save_dir), name="", version="")
+        return ResumableCSVLogger(save_dir=str(save_dir), name="", version="")
     if name == "tensorboard":
         return TensorBoardLogger(save_dir=str(save_dir), name="", version="")
     if name == "wandb":

@@ -1,0 +1,74 @@
+"""Sweeps through the real command line, and the optional loggers."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from lightning.pytorch.callbacks import Callback
+
+from bnnbench.cli import run
+
+from .conftest import TINY, make_cfg
+
+
+def test_multirun_reports_a_failed_job_and_finishes_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "bnnbench", "--multirun",
+        "block.grouping=interleaved,windows",  # `windows` is not a CFB grouping: that job fails
+        *[o for o in TINY if not o.startswith("trainer.max_epochs")],
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # one folder per job, named by its overrides
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.startswith("block.grouping="))
+    assert len(jobs) == 2
+    ok, bad = jobs
+    assert ok.name.startswith("block.grouping=interleaved,") and bad.name.startswith("block.grouping=windows,")
+    assert (ok / "summary.json").is_file() and (ok / "metrics.csv").is_file()
+    assert (ok / "checkpoints" / "last.ckpt").is_file() and (ok / ".hydra" / "config.yaml").is_file()
+    assert "grouping must be one of" in (bad / "error.txt").read_text()
+    assert "failed" in proc.stdout and "block.grouping=windows" in proc.stdout
+    with (sweep / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == [ok.name]
+    assert float(rows[0]["test/mIoU"]) >= 0
+
+
+class InspectWandb(Callback):
+    """Records what the W&B run looks like while the job trains."""
+
+    seen: dict = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        run = trainer.logger.experiment
+        InspectWandb.seen = {"tags": set(run.tags), "group": run.group, "offline": run.settings._offline}
+
+
+def test_wandb_logger_is_offline_grouped_and_tagged(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = make_cfg("logger=wandb", "trainer.max_epochs=1", "experiment_name=ablation")
+    run(cfg, output_dir=tmp_path / "job", callbacks=[InspectWandb()])
+    seen = InspectWandb.seen
+    assert seen["offline"] is True
+    assert seen["group"] == "ablation"
+    assert {"task:seg", "model:convnext_upernet", "binarizer:dab", "block:cfb"} <= seen["tags"]
+    assert list((tmp_path / "job" / "wandb").glob("offline-run-*"))
+    import wandb
+
+    assert wandb.run is None  # the job finished its W&B run
+
+
+def test_tensorboard_logger_writes_events(tmp_path):
+    run(make_cfg("logger=tensorboard", "trainer.max_epochs=1"), output_dir=tmp_path)
+    assert list(tmp_path.glob("events.out.tfevents.*"))
