@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers import BinarizerSpec
@@ -51,6 +52,8 @@ class BinaryConv2d(nn.Conv2d):
         self.spec = spec
         self.binary = spec.binary
         self.binarizer = spec.activation(in_channels)
+        # exact only for binarizers with two output levels per (sample, channel)
+        self.compact_saved_input = getattr(self.binarizer, "levels_per_channel", 0) == 2
         self.weight_binarizer = spec.weight_binarizer()
         if spec.weight_name == "meanabs":
             # BiDense / ReActNet initialise binary weights normal(std=1e-3); the scale is mean|W|
@@ -60,7 +63,36 @@ class BinaryConv2d(nn.Conv2d):
         return f"{super().extra_repr()}, binarizer={self.spec.name}, weight={self.spec.weight_name}"
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(self.binarizer(x), self.weight_binarizer(self.weight), self.bias)
+        xb = self.binarizer(x)
+        wb = self.weight_binarizer(self.weight)
+        if not (self.binary and self.compact_saved_input and torch.is_grad_enabled() and xb.requires_grad):
+            return self._conv_forward(xb, wb, self.bias)
+        with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb)):
+            return self._conv_forward(xb, wb, self.bias)
+
+
+def _two_level_hooks(xb: Tensor) -> tuple[Callable[[Tensor], Any], Callable[[Any], Tensor]]:
+    """Saved-tensor hooks storing the conv's binarized input as one byte per element.
+
+    A binarized activation takes at most two values per (sample, channel), so it is kept as a
+    bool plus the two (N, C, 1, 1) levels and rebuilt exactly for the weight gradient; a float
+    copy would make a binary layer hold a quarter more activation memory than a real one.
+    """
+
+    def pack(t: Tensor) -> Any:
+        if t.shape != xb.shape or t.data_ptr() != xb.data_ptr() or t.dim() != 4:
+            return t
+        lo, hi = torch.aminmax(t.detach().flatten(2), dim=2)
+        hi, lo = hi[..., None, None], lo[..., None, None]
+        return t == hi, hi, lo
+
+    def unpack(packed: Any) -> Tensor:
+        if isinstance(packed, Tensor):
+            return packed
+        is_hi, hi, lo = packed
+        return torch.where(is_hi, hi, lo)
+
+    return pack, unpack
 
 
 __all__ = ["BinarizerLike", "BinaryConv2d", "check_channels"]

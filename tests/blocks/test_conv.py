@@ -38,3 +38,36 @@ def test_impossible_groups_are_rejected_with_the_numbers():
 def test_unknown_block_names_the_choices():
     with pytest.raises(KeyError, match="valid choices are .*cfb.*plain"):
         K.build("cfbb", 4, 4, 3)
+
+
+@pytest.mark.parametrize("binarizer", ["bnn", "reactnet", "adabin", "bisrnet", "dab"])
+def test_compact_saved_input_gives_the_same_gradients(binarizer):
+    # the conv's saved binarized input is stored as bits + levels and must rebuild exactly
+    torch.manual_seed(0)
+    conv = BinaryConv2d(4, 6, 3, padding=1, binarizer=binarizer)
+    x = torch.randn(2, 4, 7, 7, requires_grad=True)
+    g = torch.randn(2, 6, 7, 7)
+    grads = []
+    for compact in (True, False):
+        conv.compact_saved_input = compact
+        x.grad, conv.weight.grad = None, None
+        (conv(x) * g).sum().backward()
+        grads.append((x.grad.clone(), conv.weight.grad.clone()))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_compact_saved_input_stores_bytes_not_floats():
+    conv = BinaryConv2d(4, 6, 3, padding=1, binarizer="dab")
+    x = torch.randn(2, 4, 7, 7, requires_grad=True)
+    sizes = []
+
+    def pack(t):
+        sizes.append((t.dtype, t.numel()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        conv(x)
+    # what the hooks see outside: DAB saves x (float) and its statistics; the conv's own
+    # saved input goes through the inner hooks, so no second full-size float tensor appears
+    full_floats = [s for s in sizes if s == (torch.float32, x.numel())]
+    assert len(full_floats) == 1
