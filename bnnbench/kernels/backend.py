@@ -1,0 +1,83 @@
+"""Backend selection: compiled Triton (CUDA), Triton interpreter (CPU), or the torch reference.
+
+``backend="auto"`` resolves as follows:
+
+- CUDA tensors: the Triton kernels if triton is importable, else the reference.
+- CPU tensors: the Triton kernels when they run in the Triton interpreter, i.e. ``TRITON_INTERPRET=1``
+  was set before the kernel modules (``bnnbench.kernels.triton_*``) were first imported (triton
+  decides interpreter vs compiler when ``@triton.jit`` runs, at module import); otherwise the
+  reference, so CPU users without the interpreter still get exact results.
+
+Convs with a kernel side > 32 or operands too large for int32 offsets run on the reference under
+"auto" (and raise ValueError under "triton").
+
+``backend="triton"`` forces the kernels and raises RuntimeError where they cannot run;
+``backend="reference"`` always uses the pure-torch path. Triton is imported only when needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+import torch
+
+BACKENDS = ("auto", "triton", "reference")
+# Limits of the Triton conv path (tap rows / columns are int32 bit masks; offsets are int32).
+MAX_KERNEL = 32
+MAX_INT32_OFFSET = 2**31 - 1
+
+
+@functools.lru_cache(maxsize=1)
+def triton_available() -> bool:
+    """True if the triton package can be imported."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken install must not break the reference path
+        return False
+    return True
+
+
+def interpreter_requested() -> bool:
+    """True if the TRITON_INTERPRET environment variable is set to a true value."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+
+
+def kernels_interpreted() -> bool:
+    """True if this process's kernel modules were built for the Triton interpreter."""
+    from bnnbench.kernels import triton_conv, triton_pack
+
+    kernels = (
+        triton_conv.conv_xor_kernel,
+        triton_conv.conv_dot_kernel,
+        triton_pack.binarize_pack_kernel,
+    )
+    return all(type(k).__name__ == "InterpretedFunction" for k in kernels)
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """Map ``backend`` ("auto" | "triton" | "reference") to "triton" or "reference" for ``device``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not valid; choose one of {BACKENDS}")
+    if backend == "reference":
+        return "reference"
+    if device.type == "cuda":
+        if triton_available():
+            return "triton"
+        if backend == "triton":
+            raise RuntimeError("backend='triton' needs the triton package, which is not importable")
+        return "reference"
+    # Check the env var first so that a plain CPU run never imports triton.
+    if device.type == "cpu" and interpreter_requested() and triton_available():
+        if kernels_interpreted():
+            return "triton"
+    if backend == "triton":
+        raise RuntimeError(
+            f"backend='triton' on {device.type} tensors needs the Triton interpreter: set "
+            "TRITON_INTERPRET=1 before bnnbench.kernels.triton_conv / triton_pack are imported "
+            "(or use backend='auto' / 'reference')"
+        )
+    return "reference"

@@ -1,0 +1,135 @@
+"""`PackedBinaryConv2d`: an inference conv holding 1-bit packed weights, built by the export path.
+
+y = conv(sign(x - threshold), sign(W)) * scale[c] (* sample_scale) + bias[c] (+ residual), where
+``scale`` folds the weight scale and BN, ``bias`` the BN shift. Per-input-channel activation
+scales (e.g. DAB's alpha per sample and input channel) do not factor out of a binary conv, so the
+export layer must fold or approximate them; the kernel only takes per-sample (N,) or
+per-sample-and-output-channel (N, C_out) scales.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bnnbench.kernels.api import binarize_pack, choose_impl, packed_conv2d
+from bnnbench.kernels.packing import num_words, pack_weights
+
+
+class PackedBinaryConv2d(nn.Module):
+    """Binary conv2d with packed weights (C_out, kh, kw, words) int32 and a fused float epilogue."""
+
+    def __init__(
+        self,
+        weight_packed: torch.Tensor,
+        in_channels: int,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        scale: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        threshold: torch.Tensor | None = None,
+        out_dtype: torch.dtype | None = None,
+        impl: str = "auto",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if weight_packed.dim() != 4 or weight_packed.dtype != torch.int32:
+            raise ValueError(
+                f"weight_packed must be 4-D int32 from pack_weights; got {weight_packed.dtype} "
+                f"of shape {tuple(weight_packed.shape)}"
+            )
+        cout = weight_packed.shape[0]
+        if groups < 1 or in_channels % groups or cout % groups:
+            raise ValueError(
+                f"groups={groups} must divide in_channels={in_channels} and out_channels={cout}"
+            )
+        if weight_packed.shape[-1] != num_words(in_channels // groups):
+            raise ValueError(
+                f"weight_packed has {weight_packed.shape[-1]} words; in_channels={in_channels} "
+                f"with groups={groups} needs {num_words(in_channels // groups)}"
+            )
+        if threshold is not None and tuple(threshold.shape) != (in_channels,):
+            raise ValueError(
+                f"threshold has shape {tuple(threshold.shape)}; a stored threshold is per input "
+                f"channel ({in_channels},) (pass per-sample ones to forward)"
+            )
+        choose_impl(impl, 1, 1)  # validates the name only
+        self.in_channels = in_channels
+        self.out_channels = cout
+        self.kernel_size = (weight_packed.shape[1], weight_packed.shape[2])
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.out_dtype = out_dtype
+        self.impl = impl
+        self.backend = backend
+        self.register_buffer("weight_packed", weight_packed.contiguous())
+        self.register_buffer("scale", None if scale is None else scale.detach().float())
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+        self.register_buffer("threshold", None if threshold is None else threshold.detach().float())
+
+    @classmethod
+    def from_float(
+        cls,
+        weight: torch.Tensor,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        scale: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        threshold: torch.Tensor | None = None,
+        **kwargs,
+    ) -> PackedBinaryConv2d:
+        """Pack real weights (C_out, C_in/groups, kh, kw) by sign (w >= 0 -> +1) once."""
+        packed = pack_weights(weight.detach())
+        return cls(
+            packed,
+            weight.shape[1] * groups,
+            stride,
+            padding,
+            groups,
+            scale,
+            bias,
+            threshold,
+            **kwargs,
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        threshold: torch.Tensor | None = None,
+        sample_scale: torch.Tensor | None = None,
+        residual: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Binarize-and-pack x (runtime threshold (C,) or (N, C) overrides the stored one), conv."""
+        t = self.threshold if threshold is None else threshold
+        x_packed = binarize_pack(x, t, self.groups, backend=self.backend)
+        out_dtype = self.out_dtype or (
+            x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
+        )
+        return packed_conv2d(
+            x_packed,
+            self.weight_packed,
+            self.in_channels,
+            self.stride,
+            self.padding,
+            self.groups,
+            scale=self.scale,
+            bias=self.bias,
+            sample_scale=sample_scale,
+            residual=residual,
+            out_dtype=out_dtype,
+            impl=self.impl,
+            backend=self.backend,
+        )
+
+    def weight_bytes(self) -> int:
+        """Bytes of the packed 1-bit weights (word padding included; scale/bias not counted)."""
+        return self.weight_packed.numel() * self.weight_packed.element_size()
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, groups={self.groups}, impl={self.impl}"
+        )
