@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ class SegReader:
         return image, mask
 
 
-class SegFileDataModule(BaseDataModule):
+class SegFileDataModule(BaseDataModule, abc.ABC):
     """Train: random scale / pad / crop / flip; eval: short side resized (or kept), batch 1.
 
     Subclasses set `name`, `layout`, `num_classes`, `reduce_zero_label` and implement
@@ -71,9 +72,9 @@ class SegFileDataModule(BaseDataModule):
         self.scale_range = tuple(scale_range)
         self.eval_short_side = min(self.image_size) if eval_short_side is None else eval_short_side
 
+    @abc.abstractmethod
     def list_pairs(self, root: Path, split: str) -> list[Pair]:
         """(image, label) paths of a split ("train" or "val"), all checked to exist."""
-        raise NotImplementedError
 
     def _dataset(self, pairs: list[Pair], train: bool) -> PairedFileDataset:
         if train:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import nn
 from bnnbench.tasks.optim import build_optimizer, build_scheduler
 
 
-class BaseTask(L.LightningModule):
+class BaseTask(L.LightningModule, abc.ABC):
     """Wraps any `nn.Module`; subclasses set `self.criterion` and implement `predict`.
 
     `optimizer` / `scheduler` are config dicts (see `bnnbench.tasks.optim`); the schedule is
@@ -37,9 +38,9 @@ class BaseTask(L.LightningModule):
         """The model's raw output."""
         return self.model(image)
 
+    @abc.abstractmethod
     def predict(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Model output brought to the target's spatial size."""
-        raise NotImplementedError
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
