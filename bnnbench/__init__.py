@@ -7,3 +7,12 @@ has no Hydra or smp).
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy `bnnbench.export` (a callable module: `bnnbench.export(model)` packs a model)."""
+    if name == "export":
+        import importlib
+
+        return importlib.import_module("bnnbench.export")
+    raise AttributeError(f"module 'bnnbench' has no attribute {name!r}")

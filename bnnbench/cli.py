@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
@@ -30,6 +31,7 @@ from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.summary import console, print_cost, print_summary
 
 CONFIG_PATH = str(Path(__file__).parent / "conf")
+AUTO_BLOCK = "auto"  # block=auto: the model's own block (e.g. bdnet for bdnet_a)
 
 
 def _plain(cfg: DictConfig | None) -> dict[str, Any]:
@@ -64,7 +66,9 @@ def build_model(cfg: DictConfig, dm: data.BaseDataModule) -> Any:
         max_depth=dm.max_depth,
         input_size=dm.image_size,
     )
-    return builder(block=_plain(cfg.block), binarizer=BinarizerSpec.of(_plain(cfg.binarizer)), **shared, **kwargs)
+    if cfg.block.name != AUTO_BLOCK:
+        shared["block"] = _plain(cfg.block)
+    return builder(binarizer=BinarizerSpec.of(_plain(cfg.binarizer)), **shared, **kwargs)
 
 
 def build_task(cfg: DictConfig, model: Any, dm: data.BaseDataModule) -> L.LightningModule:
@@ -82,10 +86,28 @@ def build_task(cfg: DictConfig, model: Any, dm: data.BaseDataModule) -> L.Lightn
     return factory(model=model, **shared, **kwargs)
 
 
+def load_weights(model: torch.nn.Module, path: str) -> None:
+    """Initialise `model` from a checkpoint of a run (Lightning, keys under `model.`) or a state dict."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"init_from={file} does not exist")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    prefix = "model."
+    if any(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"init_from={file} does not fit the model: {str(err)[:500]}") from err
+    console.print(f"initialised the model from {file}")
+
+
 def validate(cfg: DictConfig) -> None:
     """Fail on unknown registry names and bad options before any data is read."""
     BinarizerSpec.of(_plain(cfg.binarizer))
-    BLOCKS.check(cfg.block.name)
+    if cfg.block.name != AUTO_BLOCK:
+        BLOCKS.check(cfg.block.name)
     models.MODELS.check(cfg.model.name)
     tasks.TASKS.check(cfg.task.name)
     data.DATASETS.check(cfg.data.name)
@@ -130,6 +152,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     dm.prepare_data()
     dm.setup("fit")  # a missing data folder fails here, before the model is built
     model = build_model(cfg, dm)
+    if cfg.get("init_from"):
+        load_weights(model, cfg.init_from)
     input_size = (dm.in_channels, *dm.image_size)
     cost = complexity.count(model, input_size)
     label = f"{cfg.task.name} | {cfg.model.name} | {cfg.binarizer.name} | {cfg.block.name}"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bnnbench.blocks.base import Block
-from bnnbench.blocks.conv import BinaryConv2d, BinarizerLike
+from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.registry import import_submodules
 

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ClassVar
 
 from torch import nn
 
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
+
+ConvFactory = Callable[..., nn.Module]
+
+# Which module a block's convs are made of. A wrapper block (ES-BNN's expanding-and-shrinking)
+# swaps it while it builds the block it wraps, so that the wrapped block's BN, biases and
+# bypasses come out at the expanded width while its convs keep their cost.
+_CONV_FACTORY: ContextVar[ConvFactory] = ContextVar("conv_factory", default=BinaryConv2d)
+
+
+def make_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    binarizer: BinarizerLike = "fp",
+    **kwargs: Any,
+) -> nn.Module:
+    """A BinaryConv2d, or what the active `conv_factory` makes instead; blocks build convs here."""
+    return _CONV_FACTORY.get()(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, **kwargs)
+
+
+@contextmanager
+def conv_factory(factory: ConvFactory) -> Iterator[None]:
+    """Within the context, `make_conv` builds convs with `factory` (same signature as BinaryConv2d)."""
+    token = _CONV_FACTORY.set(factory)
+    try:
+        yield
+    finally:
+        _CONV_FACTORY.reset(token)
 
 
 class Block(nn.Module):
@@ -14,7 +48,9 @@ class Block(nn.Module):
 
     Output: `out_channels` channels at the conv's spatial size. Blocks never know which
     binarizer they hold. `expansion` is how many times wider than `out_channels` the features
-    that flow out of the block are (1 for every block that does not widen them).
+    that flow out of the block are (1 for every block that does not widen them); the builder of
+    a model reads it before building from `expansion_for(**options)`. Blocks made of several
+    convs pass `conv=False` and build their own.
     """
 
     expansion: ClassVar[int] = 1
@@ -28,8 +64,19 @@ class Block(nn.Module):
         padding: int = 0,
         groups: int = 1,
         binarizer: BinarizerLike = "fp",
+        *,
+        conv: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
-        self.conv = BinaryConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
-        self.bn = nn.BatchNorm2d(out_channels)
+        if conv:
+            self.conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+            self.bn = nn.BatchNorm2d(out_channels)
+
+    @classmethod
+    def expansion_for(cls, **options: Any) -> int:
+        """The `expansion` of the block built with these options (the class attribute by default)."""
+        return cls.expansion
+
+
+__all__ = ["Block", "conv_factory", "make_conv"]

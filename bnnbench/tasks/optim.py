@@ -90,7 +90,8 @@ def build_scheduler(
     `total_steps` may be a callable so that `none` never asks the trainer for it; a
     `total_steps` key in `cfg` overrides it.
     """
-    cfg = dict(DEFAULT_SCHEDULER if cfg is None else cfg)
+    # None values stand for "not set": a Hydra experiment can only unset keys it merges over
+    cfg = {k: v for k, v in dict(DEFAULT_SCHEDULER if cfg is None else cfg).items() if v is not None}
     name = str(cfg.pop("name", "none")).lower()
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}: valid choices are {', '.join(SCHEDULERS)}")
@@ -108,6 +109,10 @@ def build_scheduler(
                 cfg.setdefault(key, value)
         if cfg.get("max_lr") is None:
             cfg["max_lr"] = optimizer.param_groups[0]["lr"]
+        if total < 3:
+            return None  # OneCycleLR needs a warm-up and a decay step
+        # OneCycleLR divides by its warm-up length in steps: keep it at least one step
+        cfg["pct_start"] = min(max(float(cfg["pct_start"]), 2.0 / total), 0.9)
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=total, **cfg)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, **cfg)

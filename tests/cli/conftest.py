@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -28,12 +26,3 @@ def make_cfg(*overrides: str, tiny: bool = True) -> DictConfig:
     """The composed config of `python -m bnnbench <overrides>` (plus TINY unless tiny=False)."""
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         return compose("config", overrides=[*(TINY if tiny else []), *overrides])
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models on a shared 2-core machine run faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

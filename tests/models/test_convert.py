@@ -9,8 +9,6 @@ from bnnbench import complexity
 from bnnbench.blocks import BinaryConv2d, Block
 from bnnbench.models import convert
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def real_convs(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if type(m) is nn.Conv2d]

@@ -7,8 +7,6 @@ from bnnbench import complexity, models
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks import BinaryConv2d
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 # BiDense Table 4 (ADE20K, 150 classes): Params in K
 PAPER = {"fp": 40_023e3, "reactnet": 1_531e3, "dab": 1_626e3, "w/o DAB": 1_484e3}
 NARROW = dict(dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), decoder_channels=32, head_channels=32)

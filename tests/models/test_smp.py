@@ -7,8 +7,6 @@ from torchvision.models import resnet18
 from bnnbench import complexity, models
 from bnnbench.blocks import Block
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 SMALL_UNET = dict(decoder_channels=(32, 16, 16, 8, 8))
 
 

@@ -128,3 +128,21 @@ def test_configure_optimizers_onecycle_in_a_trainer() -> None:
     decay, no_decay = trainer.optimizers[0].param_groups
     assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.01, 0.0)
     assert trainer.callback_metrics["lr"].item() == pytest.approx(lrs[-1])
+
+
+def test_onecycle_survives_very_short_runs():
+    # OneCycleLR divides by its warm-up length: 5 steps at pct_start 0.1 would be 0.5 steps
+    model = torch.nn.Linear(2, 2)
+    opt = build_optimizer(model, {"name": "adamw", "lr": 1e-3}, True)
+    sched = build_scheduler(opt, {"name": "onecycle", "pct_start": 0.1}, 5)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert build_scheduler(opt, {"name": "onecycle"}, 2) is None
+
+
+def test_none_values_are_unset_keys():
+    model = torch.nn.Linear(2, 2)
+    opt = build_optimizer(model, {"name": "adam", "lr": 1e-3}, True)
+    sched = build_scheduler(opt, {"name": "linear", "pct_start": None, "div_factor": None}, 10)
+    assert sched is not None

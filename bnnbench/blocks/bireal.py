@@ -1,0 +1,45 @@
+"""`bireal`: the Bi-Real Net conv (Liu et al. 2018): every binary conv has its own shortcut."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.bypass import match_spatial
+from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.blocks.layers import activation, check_activation
+from bnnbench.blocks.registry import BLOCKS
+
+
+@BLOCKS.register("bireal")
+class BiRealBlock(Block):
+    """act(BN(conv(B(x))) + shortcut(x)).
+
+    shortcut = x, or AvgPool2d(stride) -> real 1x1 conv -> BN when the stride or the width
+    changes (Bi-Real / ReActNet ResNet downsampling). `act`: none in Bi-Real, rprelu in
+    ReActNet's ResNet-18, maxout in AdaBin.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        binarizer: BinarizerLike = "fp",
+        act: str = "none",
+    ) -> None:
+        check_activation(act, "bireal")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        self.act = activation(act, out_channels)
+        self.downsample: nn.Module = nn.Identity()
+        if stride > 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                make_conv(in_channels, out_channels, 1, binarizer="fp"), nn.BatchNorm2d(out_channels)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.bn(self.conv(x))
+        return self.act(out + self.downsample(match_spatial(x, self.stride, out.shape[-2:])))

@@ -1,0 +1,82 @@
+"""`bisrnet`: BiSRNet's binarized conv units (Cai et al. 2024): residual, no BN, channel units."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.blocks.layers import RPReLU
+from bnnbench.blocks.registry import BLOCKS
+
+
+class BiSRUnit(nn.Module):
+    """x + RPReLU(conv(B(x))), C -> C, stride 1: the unit every BiSRNet conv is made of.
+
+    B is the block's binarizer (for BiSRNet: redistribution x*k + b, then sign with SBA).
+    """
+
+    def __init__(self, channels: int, kernel_size: int, padding: int, groups: int, binarizer: BinarizerLike) -> None:
+        super().__init__()
+        self.conv = make_conv(channels, channels, kernel_size, 1, padding, groups, binarizer)
+        self.act = RPReLU(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.act(self.conv(x))
+
+
+@BLOCKS.register("bisrnet")
+class BiSRNetBlock(Block):
+    """BiSRNet channel units around BiSRUnit:
+
+    same width: one unit; Increase (C -> rC): r units on x, concatenated; Decrease (rC -> C): x
+    split into r parts, one unit each, averaged; Down (stride s): AvgPool2d(s) first, then the
+    channel unit; Up (`up=True`): bilinear x2 first (BiSRNet's Up is 2C -> C, i.e. Decrease).
+    The conv must keep the spatial size (padding = kernel_size // 2).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        binarizer: BinarizerLike = "fp",
+        up: bool = False,
+    ) -> None:
+        big, small = max(in_channels, out_channels), min(in_channels, out_channels)
+        if big % small:
+            raise ValueError(
+                f"bisrnet changes channels by an integer factor (Increase/Decrease), got "
+                f"in={in_channels}, out={out_channels}"
+            )
+        if 2 * padding != kernel_size - 1:
+            raise ValueError(
+                f"bisrnet units keep the spatial size: padding must be (kernel_size - 1) / 2, got "
+                f"kernel_size={kernel_size}, padding={padding}"
+            )
+        if up and stride != 1:
+            raise ValueError(f"bisrnet up=True upsamples: stride must be 1, got {stride}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        self.up = up
+        self.ratio = big // small
+        self.increase = out_channels > in_channels
+        self.units = nn.ModuleList(
+            BiSRUnit(small, kernel_size, padding, groups, binarizer) for _ in range(self.ratio)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if self.stride > 1:
+            x = F.avg_pool2d(x, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
+        if self.ratio == 1:
+            return self.units[0](x)
+        if self.increase:
+            return torch.cat([unit(x) for unit in self.units], 1)
+        parts = x.chunk(self.ratio, 1)
+        return torch.stack([unit(p) for unit, p in zip(self.units, parts)]).mean(0)

@@ -1,0 +1,47 @@
+"""Classification through the CLI: the issue's two example commands, on the default data."""
+
+from __future__ import annotations
+
+import pytest
+
+from bnnbench.cli import run
+
+from .conftest import make_cfg
+
+FAST = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.val_fraction=0.2",
+        "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["task=cls", "model=bdnet_b", "binarizer=reactnet", "model.width_mult=0.125"],
+        ["task=cls", "model=resnet20", "block=es", "block.tau=4", "block.groups=2"],
+    ],
+)
+def test_issue_commands_train_and_evaluate(overrides, tmp_path):
+    result = run(make_cfg(*overrides, *FAST, tiny=False), output_dir=tmp_path)
+    assert 0 <= result["test/top1"] <= result["test/top5"] <= 1
+    assert result["cost/bops"] > 0
+
+
+def test_es_keeps_the_base_models_bops(tmp_path):
+    base = run(make_cfg("task=cls", *FAST, tiny=False), output_dir=tmp_path / "base")
+    es = run(make_cfg("task=cls", "block=es", "block.tau=2", *FAST, tiny=False), output_dir=tmp_path / "es")
+    assert es["cost/bops"] == base["cost/bops"]  # ES-BNN: binary MACs unchanged
+
+
+def test_reactnet_two_step_recipe(tmp_path):
+    # step 1: binary activations with real weights (counted as FLOPs); step 2 starts from its weights
+    step1 = run(make_cfg("experiment=reactnet_step1", *FAST, tiny=False), output_dir=tmp_path / "s1")
+    assert step1["cost/bops"] == 0 and step1["cost/flops"] > 0
+    step2 = run(make_cfg("experiment=reactnet_step2", f"init_from={step1['best_checkpoint']}", *FAST, tiny=False),
+                output_dir=tmp_path / "s2")
+    assert step2["cost/bops"] > 0
+
+
+def test_init_from_rejects_a_checkpoint_of_another_model(tmp_path):
+    step1 = run(make_cfg("experiment=reactnet_step1", *FAST, tiny=False), output_dir=tmp_path / "s1")
+    with pytest.raises(ValueError, match="does not fit the model"):
+        run(make_cfg("task=cls", "model=resnet18", "model.width_mult=0.25", f"init_from={step1['best_checkpoint']}",
+                     *FAST, tiny=False), output_dir=tmp_path / "other")
