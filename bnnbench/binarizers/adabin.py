@@ -22,6 +22,7 @@ class AdaBin(ActivationBinarizer):
     """
 
     weight = "adabin"
+    symmetric_levels = False  # two levels centred on alpha*beta (or beta), not on 0
 
     def __init__(self, channels: int, center: str = "code") -> None:
         super().__init__(channels)

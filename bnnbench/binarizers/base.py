@@ -22,13 +22,14 @@ class ActivationBinarizer(nn.Module):
     `weight`: the registry name of the method's weight binarizer; `conv_bias`: whether the
     method gives its binary convs a bias; `binary`: False only for the real-valued baseline;
     `levels_per_channel`: how many values the output takes per (sample, channel) (2 lets the
-    conv store its saved input as one byte per element).
+    conv store its saved input as one byte per element); `symmetric_levels`: they are +-s.
     """
 
     weight: ClassVar[str] = "meanabs"
     conv_bias: ClassVar[bool] = False
     binary: ClassVar[bool] = True
     levels_per_channel: ClassVar[int] = 2  # distinct output values per (sample, channel)
+    symmetric_levels: ClassVar[bool] = True  # those values are +-s (s >= 0) per (sample, channel)
 
     def __init__(self, channels: int) -> None:
         super().__init__()

@@ -54,6 +54,7 @@ class BinaryConv2d(nn.Conv2d):
         self.binarizer = spec.activation(in_channels)
         # exact only for binarizers with two output levels per (sample, channel)
         self.compact_saved_input = getattr(self.binarizer, "levels_per_channel", 0) == 2
+        self.symmetric_levels = bool(getattr(self.binarizer, "symmetric_levels", False))
         self.weight_binarizer = spec.weight_binarizer()
         if spec.weight_name == "meanabs":
             # BiDense / ReActNet initialise binary weights normal(std=1e-3); the scale is mean|W|
@@ -67,22 +68,27 @@ class BinaryConv2d(nn.Conv2d):
         wb = self.weight_binarizer(self.weight)
         if not (self.binary and self.compact_saved_input and torch.is_grad_enabled() and xb.requires_grad):
             return self._conv_forward(xb, wb, self.bias)
-        with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb)):
+        with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb, self.symmetric_levels)):
             return self._conv_forward(xb, wb, self.bias)
 
 
-def _two_level_hooks(xb: Tensor) -> tuple[Callable[[Tensor], Any], Callable[[Any], Tensor]]:
+def _two_level_hooks(xb: Tensor, symmetric: bool) -> tuple[Callable[[Tensor], Any], Callable[[Any], Tensor]]:
     """Saved-tensor hooks storing the conv's binarized input as one byte per element.
 
     A binarized activation takes at most two values per (sample, channel), so it is kept as a
     bool plus the two (N, C, 1, 1) levels and rebuilt exactly for the weight gradient; a float
     copy would make a binary layer hold a quarter more activation memory than a real one.
+    With symmetric levels (+-s per plane) one pass finds the bits and s is read off any pixel.
     """
 
     def pack(t: Tensor) -> Any:
         if t.shape != xb.shape or t.data_ptr() != xb.data_ptr() or t.dim() != 4:
             return t
-        lo, hi = torch.aminmax(t.detach().flatten(2), dim=2)
+        t = t.detach()
+        if symmetric:
+            hi = t[:, :, :1, :1].abs()
+            return t > 0, hi, -hi
+        lo, hi = torch.aminmax(t.flatten(2), dim=2)
         hi, lo = hi[..., None, None], lo[..., None, None]
         return t == hi, hi, lo
 
@@ -93,6 +99,3 @@ def _two_level_hooks(xb: Tensor) -> tuple[Callable[[Tensor], Any], Callable[[Any
         return torch.where(is_hi, hi, lo)
 
     return pack, unpack
-
-
-__all__ = ["BinarizerLike", "BinaryConv2d", "check_channels"]

@@ -40,11 +40,17 @@ def test_unknown_block_names_the_choices():
         K.build("cfbb", 4, 4, 3)
 
 
-@pytest.mark.parametrize("binarizer", ["bnn", "reactnet", "adabin", "bisrnet", "dab"])
+@pytest.mark.parametrize(
+    "binarizer",
+    ["bnn", "reactnet", "adabin", "bisrnet", "dab", {"name": "dab", "scale": "learnable"}, {"name": "dab", "scale": "mad"}],
+)
 def test_compact_saved_input_gives_the_same_gradients(binarizer):
     # the conv's saved binarized input is stored as bits + levels and must rebuild exactly
     torch.manual_seed(0)
     conv = BinaryConv2d(4, 6, 3, padding=1, binarizer=binarizer)
+    if hasattr(conv.binarizer, "alpha") and conv.binarizer.alpha.dim() == 4:
+        with torch.no_grad():
+            conv.binarizer.alpha.copy_(torch.tensor([1.5, -0.5, 0.0, 2.0]).view(1, 4, 1, 1))
     x = torch.randn(2, 4, 7, 7, requires_grad=True)
     g = torch.randn(2, 6, 7, 7)
     grads = []

@@ -106,3 +106,11 @@ def test_missing_dataset_folder_names_the_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="ADEChallengeData2016|images/training"):
         run(make_cfg("data=ade20k", f"data.root={tmp_path / 'nowhere'}", "data.num_workers=0", tiny=False),
             output_dir=tmp_path)
+
+
+def test_smp_model_through_the_cli(tmp_path):
+    cfg = make_cfg("model=smp", "model.encoder_name=resnet18", "+model.options.decoder_channels=[16,16,8,8,8]",
+                   "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]", "trainer.max_epochs=1",
+                   "trainer.enable_progress_bar=false", tiny=False)
+    result = run(cfg, output_dir=tmp_path)
+    assert result["model"] == "smp" and result["cost/bops"] > 0 and 0 <= result["test/mIoU"] <= 1
