@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--binarizers", nargs="+", default=BINARIZERS)
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the fastest round counts")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the fastest round counts")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
