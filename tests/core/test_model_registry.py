@@ -1,0 +1,41 @@
+"""Every registered model built small and run forward and backward through the same checks."""
+
+import pytest
+import torch
+
+from bnnbench import complexity, models
+
+DENSE = {"task": "seg", "num_classes": 5}
+CLS = {"num_classes": 10, "input_size": (32, 32), "width_mult": 0.125}
+# the smallest sensible configuration of each model; a new model must add itself here
+SMALL = {
+    "convnext_upernet": {**DENSE, "dims": [8, 16, 16, 16], "depths": [1, 1, 1, 1], "decoder_channels": 16,
+                         "head_channels": 16},
+    "smp": {**DENSE, "arch": "Unet", "encoder_name": "resnet18",
+            "options": {"decoder_channels": [16, 16, 8, 8, 8]}},
+    "reactnet_a": CLS,
+    "bdnet_a": CLS,
+    "bdnet_b": CLS,
+    "mobilenet_v1": CLS,
+    "resnet18": CLS,
+    "resnet20": {"num_classes": 10, "input_size": (32, 32)},
+}
+
+
+def test_every_model_has_a_small_configuration():
+    assert sorted(SMALL) == models.names()
+
+
+@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("binarizer", ["fp", "dab"])
+def test_every_model_forward_backward(name, binarizer):
+    torch.manual_seed(0)
+    model = models.build(name, binarizer=binarizer, **SMALL[name])
+    x = torch.randn(2, 3, 32, 32)
+    out = model(x)
+    expected = (2, 5, 32, 32) if SMALL[name].get("task") == "seg" else (2, 10)
+    assert out.shape == expected
+    out.square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    cost = complexity.count(model, (3, 32, 32))
+    assert (cost.bops > 0) == (binarizer != "fp")
