@@ -191,8 +191,8 @@ def test_weight_binarizer_gradient_is_scaled_clip_ste(name):
     # XNOR / ReActNet: d(alpha sign W)/dW = alpha * 1_{|W| <= 1}, alpha detached
     w = torch.tensor([[[[0.5, -1.5]], [[2.0, 0.0]]]], requires_grad=True)
     build_weight(name)(w).sum().backward()
-    alpha = 1.0 if name == "sign" else 1.0  # mean|W| = (0.5 + 1.5 + 2 + 0) / 4 = 1
-    assert w.grad.flatten().tolist() == [alpha, 0.0, 0.0, alpha]
+    # sign: no scale; meanabs: mean|W| = (0.5 + 1.5 + 2 + 0) / 4 = 1, so both give 1 inside |W| <= 1
+    assert w.grad.flatten().tolist() == [1.0, 0.0, 0.0, 1.0]
     w2 = (w.detach() * 0.5).requires_grad_(True)  # mean|W| = 0.5
     build_weight(name)(w2).sum().backward()
     expected = 0.5 if name == "meanabs" else 1.0
