@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from bnnbench.data import DATASETS
-from bnnbench.data.base import BaseDataModule
-from bnnbench.data.generated import GEN_MEAN, GEN_STD, GeneratedDataset, box_downsample
+from bnnbench.data.generated import GEN_MEAN, GEN_STD, GeneratedDataModule, box_downsample
+from bnnbench.metrics import DepthMetrics
 
 _SS = 3  # odd supersampling: the centre sub-sample of a pixel is the pixel centre
 _HAZE_RANGE = 6.0  # metres; transmittance exp(-depth / _HAZE_RANGE)
@@ -122,7 +122,7 @@ def _colour(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
 
 
 @DATASETS.register("gen_depth")
-class GenDepthDataModule(BaseDataModule):
+class GenDepthDataModule(GeneratedDataModule):
     """Generated depth set in metres (0 = no ground truth); test split = val split."""
 
     task = "depth"
@@ -146,44 +146,17 @@ class GenDepthDataModule(BaseDataModule):
         self.train_size, self.val_size = train_size, val_size
         self.renderer = DepthRenderer(self.image_size, self.max_depth, noise)
 
-    def setup(self, stage: str | None = None) -> None:
-        """Create the lazily rendered splits (cheap: nothing is drawn until accessed)."""
-        self.train_set = GeneratedDataset(self.renderer, self.seed, "train", self.train_size)
-        self.val_set = GeneratedDataset(self.renderer, self.seed, "val", self.val_size)
-        self.test_set = self.val_set
-
     def constant_baseline(self, per_image: bool = True) -> dict[str, float]:
-        """Val AbsRel / RMSE / d1 of predicting the median train depth everywhere.
-
-        Valid pixels: min_depth < gt < max_depth, as in bnnbench.metrics' DepthMetrics.
-        per_image=True averages per-image metrics over images (the Eigen/BTS protocol, and
-        DepthMetrics'); False pools all pixels.
-        """
-        if self.train_set is None or self.val_set is None:
-            self.setup()
+        """Val depth metrics of predicting the median train depth everywhere, scored by the
+        depth task's DepthMetrics; per_image=False pools all val pixels into one image."""
+        self.setup()
         lo, hi = self.min_depth, self.max_depth
-        train = np.concatenate([_valid(d, lo, hi) for _, d in self.train_set])  # type: ignore[union-attr]
-        median = float(np.clip(np.median(train), lo, hi))
-        gts = [_valid(d, lo, hi) for _, d in self.val_set]  # type: ignore[union-attr]
-        if per_image:
-            scores = [depth_scores(np.full_like(g, median), g) for g in gts if g.size]
-            out = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
-        else:
-            g = np.concatenate(gts)
-            out = depth_scores(np.full_like(g, median), g)
-        return {**out, "median": median}
-
-
-def _valid(depth: torch.Tensor, lo: float, hi: float) -> np.ndarray:
-    d = depth.numpy().ravel().astype(np.float64)
-    return d[(d > lo) & (d < hi)]
-
-
-def depth_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """AbsRel, RMSE and d1 (threshold 1.25) over matching arrays of valid pixels."""
-    ratio = np.maximum(gt / pred, pred / gt)
-    return {
-        "abs_rel": float(np.mean(np.abs(gt - pred) / gt)),
-        "rmse": float(np.sqrt(np.mean((gt - pred) ** 2))),
-        "d1": float(np.mean(ratio < 1.25)),
-    }
+        train = torch.cat([d[(d > lo) & (d < hi)] for _, d in self.train_set])  # type: ignore[union-attr]
+        median = float(np.clip(np.median(train.double().numpy()), lo, hi))
+        gts = [d for _, d in self.val_set]  # type: ignore[union-attr]
+        if not per_image:
+            gts = [torch.cat([g.flatten() for g in gts])[None]]
+        metric = DepthMetrics(lo, hi, self.eval_crop)
+        for g in gts:
+            metric.update(torch.full_like(g, median)[None], g[None])
+        return {**{k: float(v) for k, v in metric.compute().items()}, "median": median}

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from bnnbench.data import DATASETS
-from bnnbench.data.base import BaseDataModule
-from bnnbench.data.generated import GEN_MEAN, GEN_STD, GeneratedDataset, box_downsample
+from bnnbench.data.generated import GEN_MEAN, GEN_STD, GeneratedDataModule, box_downsample
+from bnnbench.metrics import segmentation_metrics
 
 _SS = 4  # supersampling factor
 
@@ -100,7 +100,7 @@ class SegRenderer:
 
 
 @DATASETS.register("gen_seg")
-class GenSegDataModule(BaseDataModule):
+class GenSegDataModule(GeneratedDataModule):
     """Generated segmentation set; class 0 = background; test split = val split."""
 
     task = "seg"
@@ -125,45 +125,19 @@ class GenSegDataModule(BaseDataModule):
         self.train_size, self.val_size = train_size, val_size
         self.renderer = SegRenderer(self.image_size, num_classes, noise)
 
-    def setup(self, stage: str | None = None) -> None:
-        """Create the lazily rendered splits (cheap: nothing is drawn until accessed)."""
-        self.train_set = GeneratedDataset(self.renderer, self.seed, "train", self.train_size)
-        self.val_set = GeneratedDataset(self.renderer, self.seed, "val", self.val_size)
-        self.test_set = self.val_set
-
     def constant_baseline(self) -> dict[str, float]:
-        """Val mIoU / pixel accuracy of predicting the train majority class at every pixel.
-
-        mIoU is averaged over classes present in the val ground truth or the prediction
-        (the usual accumulated-confusion-matrix mIoU); ignore pixels are left out.
-        """
-        if self.train_set is None or self.val_set is None:
-            self.setup()
+        """Val mIoU / pixel accuracy of predicting the train majority class at every pixel,
+        scored by the same metrics as the segmentation task (bnnbench.metrics)."""
+        self.setup()
         k = self.num_classes
-        train_counts = sum(_class_counts(m, k) for _, m in self.train_set)  # type: ignore[union-attr]
-        majority = int(np.argmax(train_counts))
-        val_counts = sum(_class_counts(m, k) for _, m in self.val_set)  # type: ignore[union-attr]
-        confusion = np.zeros((k, k), dtype=np.int64)
-        confusion[:, majority] = val_counts  # every valid pixel is predicted `majority`
+        train_counts = sum(torch.bincount(m[m < k], minlength=k) for _, m in self.train_set)  # type: ignore[union-attr]
+        majority = int(torch.argmax(train_counts))
+        metrics = segmentation_metrics(k, self.ignore_index)
+        for _, mask in self.val_set:  # type: ignore[union-attr]
+            metrics.update(torch.full_like(mask, majority)[None], mask[None])
+        scores = metrics.compute()
         return {
-            "miou": miou(confusion),
-            "pixel_acc": pixel_accuracy(confusion),
+            "miou": float(scores["mIoU"]),
+            "pixel_acc": float(scores["pixel_acc"]),
             "majority_class": majority,
         }
-
-
-def _class_counts(mask: torch.Tensor, num_classes: int) -> np.ndarray:
-    m = mask.numpy().ravel()
-    return np.bincount(m[m < num_classes], minlength=num_classes)
-
-
-def miou(confusion: np.ndarray) -> float:
-    """Mean IoU from a (gt, pred) confusion matrix over classes with a non-empty union."""
-    tp = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(0) + confusion.sum(1) - tp
-    return float(np.mean(tp[union > 0] / union[union > 0]))
-
-
-def pixel_accuracy(confusion: np.ndarray) -> float:
-    """Fraction of valid pixels predicted correctly."""
-    return float(np.trace(confusion) / confusion.sum())

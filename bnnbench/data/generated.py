@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bnnbench.data.base import BaseDataModule
+
 SPLIT_IDS = {"train": 0, "val": 1, "test": 1}  # the generated test split is the val split
 GEN_MEAN, GEN_STD = 0.5, 0.25  # image normalization of the generated sets (pixels in [0, 1])
 
@@ -50,3 +52,22 @@ class GeneratedDataset(Dataset):
             self._cache[index] = self.render(sample_rng(self.seed, self.split, index))
         image, target = self._cache[index]
         return image.clone(), target.clone()  # callers may edit their copy in place
+
+
+class GeneratedDataModule(BaseDataModule):
+    """A generated set: `self.renderer` draws a sample from its own RNG; test split = val split.
+
+    The splits are created once, so the samples rendered during training stay cached through
+    validation and testing (Lightning calls `setup` for every stage).
+    """
+
+    train_size: int
+    val_size: int
+    renderer: Callable[[np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Create the lazily rendered splits (cheap: nothing is drawn until accessed)."""
+        if self.train_set is None:
+            self.train_set = GeneratedDataset(self.renderer, self.seed, "train", self.train_size)
+            self.val_set = GeneratedDataset(self.renderer, self.seed, "val", self.val_size)
+            self.test_set = self.val_set

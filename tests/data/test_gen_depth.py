@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bnnbench.data import build
-from bnnbench.data.gen_depth import GenDepthDataModule, depth_scores
+from bnnbench.data.gen_depth import GenDepthDataModule
+from bnnbench.metrics import DepthMetrics
 
 SMALL = dict(train_size=24, val_size=16)
 
@@ -73,7 +74,10 @@ def test_constant_baseline() -> None:
 
 
 def test_depth_scores_formulas() -> None:
-    s = depth_scores(np.array([1.0, 2.0]), np.array([2.0, 2.0]))
+    # pred [1, 2] against gt [2, 2], scored by the metric the baseline uses
+    metric = DepthMetrics(1e-3, 10.0)
+    metric.update(torch.tensor([[1.0, 2.0]]), torch.tensor([[2.0, 2.0]]))
+    s = {k: float(metric.compute()[k]) for k in ("abs_rel", "rmse", "d1")}
     assert s == pytest.approx({"abs_rel": 0.25, "rmse": np.sqrt(0.5), "d1": 0.5})
 
 
@@ -100,13 +104,10 @@ def test_learnable_by_a_small_conv_net() -> None:
             loss.backward()
             opt.step()
     net.eval()
-    scores = []
+    metric = DepthMetrics(dm.min_depth, dm.max_depth)
     with torch.no_grad():
         for x, d in dm.val_dataloader():
-            pred = net(x).exp().clamp(dm.min_depth, dm.max_depth)
-            for p, g in zip(pred, d):
-                valid = g > 0
-                scores.append(depth_scores(p[valid].double().numpy(), g[valid].double().numpy()))
-    model = {k: np.mean([s[k] for s in scores]) for k in scores[0]}
+            metric.update(net(x).exp(), d)
+    model = {k: float(v) for k, v in metric.compute().items()}
     base = dm.constant_baseline()
     assert model["abs_rel"] < 0.6 * base["abs_rel"] and model["d1"] > base["d1"] + 0.2
