@@ -77,9 +77,9 @@ def _binary_weights(model: nn.Module) -> set[int]:
 
 def _macs(module: nn.Module, out: torch.Tensor) -> int:
     per_sample = out[0].numel() if out.dim() > 1 else out.numel()
-    if isinstance(module, nn.Conv2d) or hasattr(module, "macs_per_output"):
-        if hasattr(module, "macs_per_output"):
-            return int(per_sample * module.macs_per_output())
+    if hasattr(module, "macs_per_output"):  # packed layers and other custom binary layers
+        return int(per_sample * module.macs_per_output())
+    if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
         return per_sample * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.Linear):

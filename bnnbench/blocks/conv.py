@@ -66,7 +66,8 @@ class BinaryConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         xb = self.binarizer(x)
         wb = self.weight_binarizer(self.weight)
-        if not (self.binary and self.compact_saved_input and torch.is_grad_enabled() and xb.requires_grad):
+        compact = self.binary and self.compact_saved_input and xb.dim() == 4  # (N, C, H, W) only
+        if not (compact and torch.is_grad_enabled() and xb.requires_grad):
             return self._conv_forward(xb, wb, self.bias)
         with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb, self.symmetric_levels)):
             return self._conv_forward(xb, wb, self.bias)
@@ -82,7 +83,7 @@ def _two_level_hooks(xb: Tensor, symmetric: bool) -> tuple[Callable[[Tensor], An
     """
 
     def pack(t: Tensor) -> Any:
-        if t.shape != xb.shape or t.data_ptr() != xb.data_ptr() or t.dim() != 4:
+        if t.shape != xb.shape or t.data_ptr() != xb.data_ptr():
             return t
         t = t.detach()
         if symmetric:
