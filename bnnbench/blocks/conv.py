@@ -64,10 +64,11 @@ class BinaryConv2d(nn.Conv2d):
         return f"{super().extra_repr()}, binarizer={self.spec.name}, weight={self.spec.weight_name}"
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:  # binarizer statistics are per sample: a batch dimension is needed
+            raise ValueError(f"BinaryConv2d expects (N, C, H, W) input, got shape {tuple(x.shape)}")
         xb = self.binarizer(x)
         wb = self.weight_binarizer(self.weight)
-        compact = self.binary and self.compact_saved_input and xb.dim() == 4  # (N, C, H, W) only
-        if not (compact and torch.is_grad_enabled() and xb.requires_grad):
+        if not (self.binary and self.compact_saved_input and torch.is_grad_enabled() and xb.requires_grad):
             return self._conv_forward(xb, wb, self.bias)
         with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb, self.symmetric_levels)):
             return self._conv_forward(xb, wb, self.bias)

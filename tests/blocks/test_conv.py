@@ -77,3 +77,8 @@ def test_compact_saved_input_stores_bytes_not_floats():
     # saved input goes through the inner hooks, so no second full-size float tensor appears
     full_floats = [s for s in sizes if s == (torch.float32, x.numel())]
     assert len(full_floats) == 1
+
+
+def test_unbatched_input_is_refused_with_its_shape():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) input, got shape \(3, 6, 6\)"):
+        BinaryConv2d(3, 4, 3, binarizer="dab")(torch.randn(3, 6, 6))
