@@ -50,7 +50,6 @@ def _split(cfg: DictConfig, *drop: str) -> tuple[str, dict[str, Any]]:
 def build_datamodule(cfg: DictConfig) -> data.BaseDataModule:
     """The data module of `cfg.data`, seeded by `cfg.seed`."""
     name, kwargs = _split(cfg.data)
-    data.DATASETS.check(name)
     return data.build(name, **accepted_kwargs(data.DATASETS.get(name), seed=cfg.seed), **kwargs)
 
 
@@ -158,6 +157,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     cost = complexity.count(model, input_size)
     label = f"{cfg.task.name} | {cfg.model.name} | {cfg.binarizer.name} | {cfg.block.name}"
     print_cost(f"cost of {label} at {input_size[1]}x{input_size[2]}", cost)
+    cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
     task = build_task(cfg, model, dm)
 
     ckpt_dir = out / "checkpoints"
@@ -178,7 +178,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         default_root_dir=str(out),
     )
     if logger is not None:
-        logger.log_hyperparams({f"cost/{k}": v for k, v in cost.summary().items()})
+        logger.log_hyperparams(cost_row)
     try:
         trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
         tested = trainer.test(task, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else None, verbose=False)
@@ -193,7 +193,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         "binarizer": cfg.binarizer.name,
         "block": cfg.block.name,
         **metrics,
-        **{f"cost/{k}": v for k, v in cost.summary().items()},
+        **cost_row,
         "wall_time_s": wall,
         "best_checkpoint": checkpoint.best_model_path,
         "last_checkpoint": checkpoint.last_model_path,
