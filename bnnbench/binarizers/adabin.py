@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode
 
 CENTERS = ("code", "paper")
 
@@ -32,8 +37,20 @@ class AdaBin(ActivationBinarizer):
         self.alpha = nn.Parameter(torch.ones(()))
         self.beta = nn.Parameter(torch.zeros(()))
 
-    def forward(self, x: Tensor) -> Tensor:
-        s = approx_sign((x - self.beta) / self.alpha)
+    def levels(self, s: Tensor) -> Tensor:
+        """The output for signs s = +-1 (the centre option's expression)."""
         if self.center == "code":
             return self.alpha * (s + self.beta)
         return self.alpha * s + self.beta
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.levels(approx_sign((x - self.beta) / self.alpha))
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Bits (x - beta) / alpha >= 0; level and offset from the two outputs `levels` gives."""
+        from bnnbench.export.codes import static_code
+
+        alpha, beta = (p.detach().float().cpu() for p in (self.alpha, self.beta))
+        hi, lo = (float(v) for v in self.levels(torch.tensor([1.0, -1.0], device=self.alpha.device)).cpu())
+        return static_code(lambda t: (t - beta) / alpha >= 0, self.channels, (hi - lo) / 2, (hi + lo) / 2)

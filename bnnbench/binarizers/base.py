@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # the export package is imported only when a model is exported
+    from bnnbench.export.codes import ActivationCode
 
 
 def channel_param(channels: int, init: float = 0.0, std: float = 0.0) -> nn.Parameter:
@@ -39,3 +42,7 @@ class ActivationBinarizer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
+
+    def export_code(self) -> ActivationCode | None:
+        """This binarizer as packed-bit thresholds and levels (`bnnbench.export.codes`); None: no export rule."""
+        return None

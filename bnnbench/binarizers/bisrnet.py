@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import sba
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode
 
 
 @BINARIZERS.register("bisrnet")
@@ -27,3 +32,11 @@ class BiSRNet(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return sba(x * self.k + self.b, self.beta)
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Bits of x * k + b >= 0 (training's expression; k < 0 flips the channel), levels +-1."""
+        from bnnbench.export.codes import static_code
+
+        k, b = (p.detach().float().cpu() for p in (self.k, self.b))
+        return static_code(lambda t: t * k + b >= 0, self.channels)

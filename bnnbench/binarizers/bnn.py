@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import clip_ste
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode
 
 
 @BINARIZERS.register("bnn")
@@ -18,3 +24,10 @@ class BNN(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return clip_ste(x)
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Bits x >= 0, levels +-1."""
+        from bnnbench.export.codes import static_code
+
+        return static_code(lambda t: t >= 0, self.channels)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
@@ -9,9 +11,22 @@ from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
 
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode
+
 THRESHOLDS = ("adaptive", "none", "learnable", "mean_only")
 SCALES = ("adaptive", "none", "mad", "learnable")
 _HW = (2, 3)
+
+
+def adaptive_statistics(x: Tensor, k: Tensor, b: Tensor, a: Tensor) -> tuple[Tensor, ...]:
+    """(mu, beta = k mu + b, x_s = x - beta, MAD = mean|x_s|, alpha = exp(a (MAD - 1))), per sample
+    and channel over (H, W): BiDense Eqs. 5 and 10 as the fused adaptive/adaptive path computes them."""
+    mu = x.mean(_HW, keepdim=True)
+    thr = k * mu + b
+    xs = x - thr
+    mad = torch.linalg.vector_norm(xs, ord=1, dim=_HW, keepdim=True) / (xs.shape[2] * xs.shape[3])
+    return mu, thr, xs, mad, torch.exp(a * (mad - 1))
 
 
 class _DABFunction(torch.autograd.Function):
@@ -23,11 +38,7 @@ class _DABFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, k: Tensor, b: Tensor, a: Tensor) -> Tensor:
-        mu = x.mean(_HW, keepdim=True)
-        thr = k * mu + b
-        xs = x - thr
-        mad = torch.linalg.vector_norm(xs, ord=1, dim=_HW, keepdim=True) / (xs.shape[2] * xs.shape[3])
-        alpha = torch.exp(a * (mad - 1))
+        mu, thr, xs, mad, alpha = adaptive_statistics(x, k, b, a)
         ctx.save_for_backward(x, mu, thr, mad, alpha)
         return torch.where(xs >= 0, alpha, -alpha)
 
@@ -100,13 +111,48 @@ class DAB(ActivationBinarizer):
         mad = xs.detach().abs().mean(_HW, keepdim=True)
         return mad if self.scale == "mad" else torch.exp(self.a * (mad - 1))
 
+    @property
+    def fused(self) -> bool:
+        """True when the forward runs the one-Function adaptive/adaptive path."""
+        return self.threshold == "adaptive" and self.scale == "adaptive"
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(beta(x), x_s = x - beta(x), alpha(x_s) or None) on the unfused path."""
+        shift = self.shift(x)
+        xs = x - shift
+        return shift, xs, self.alpha_of(xs)
+
+    def statistics(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(threshold beta(x), scale alpha(x_s) or None) computed exactly as the forward does."""
+        if self.fused:
+            _, thr, _, _, alpha = adaptive_statistics(x, self.k, self.b, self.a)
+            return thr, alpha
+        shift, _, alpha = self._split(x)
+        return shift, alpha
+
     def forward(self, x: Tensor) -> Tensor:
-        if self.threshold == "adaptive" and self.scale == "adaptive":
+        if self.fused:
             return _DABFunction.apply(x, self.k, self.b, self.a)
-        xs = x - self.shift(x)
-        alpha = self.alpha_of(xs)
+        _, xs, alpha = self._split(x)
         out = approx_sign(xs)
         return out if alpha is None else alpha * out
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Static bits and scale where the switches make them static, else run-time `statistics`."""
+        from bnnbench.export.codes import DABStats, static_code
+
+        if self.threshold == "learnable":
+            b = self.b.detach().float().cpu()
+            code = static_code(lambda t: t - b >= 0, self.channels)
+        else:  # none, or a run-time threshold (the static one is then unused)
+            code = static_code(lambda t: t >= 0, self.channels)
+        if self.scale == "learnable":
+            code.channel_scale = self.alpha.detach().float().cpu().reshape(-1)
+        stats = DABStats(self)
+        if stats.runtime_threshold or stats.runtime_scale:
+            code.stats = stats
+        return code
 
 
 __all__ = ["DAB", "SCALES", "THRESHOLDS"]

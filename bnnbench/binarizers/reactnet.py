@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode
 
 
 @BINARIZERS.register("reactnet")
@@ -21,3 +27,11 @@ class RSign(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return approx_sign(x - self.beta)
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Bits x - beta >= 0 (training's expression), levels +-1."""
+        from bnnbench.export.codes import static_code
+
+        beta = self.beta.detach().float().cpu()
+        return static_code(lambda t: t - beta >= 0, self.channels)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.ste import ede, ede_schedule
 from bnnbench.registry import Registry
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import WeightCode
 
 WEIGHT_BINARIZERS = Registry("weight binarizer")
 
@@ -23,8 +28,7 @@ class _ScaledSign(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: Tensor, scaled: bool) -> Tensor:
         if scaled:
-            fan_in = w[0].numel()
-            scale = torch.linalg.vector_norm(w, ord=1, dim=_FAN_IN, keepdim=True) / fan_in
+            scale = mean_abs(w)
         else:
             scale = torch.ones((), dtype=w.dtype, device=w.device)
         ctx.save_for_backward(w, scale)
@@ -36,6 +40,11 @@ class _ScaledSign(torch.autograd.Function):
         return torch.where(w.abs() <= 1, grad * scale, 0), None
 
 
+def mean_abs(w: Tensor) -> Tensor:
+    """mean|W| per output channel, shape (C_out, 1, 1, 1): the one expression training and export use."""
+    return torch.linalg.vector_norm(w, ord=1, dim=_FAN_IN, keepdim=True) / w[0].numel()
+
+
 class WeightBinarizer(nn.Module):
     """Maps a real weight to the weight the conv uses; `binary` says whether it is 1-bit."""
 
@@ -43,6 +52,10 @@ class WeightBinarizer(nn.Module):
 
     def scale(self, w: Tensor) -> Tensor | None:
         """Per-output-channel scale of the binary weight (None when there is none)."""
+        return None
+
+    def export_code(self, w: Tensor) -> WeightCode | None:
+        """The binary form of `w` as sign source, scale and offset (`bnnbench.export.codes`); None: no export rule."""
         return None
 
 
@@ -63,16 +76,31 @@ class SignWeight(WeightBinarizer):
     def forward(self, w: Tensor) -> Tensor:
         return _ScaledSign.apply(w, False)
 
+    @torch.no_grad()
+    def export_code(self, w: Tensor) -> WeightCode:
+        """Bits W >= 0, scale 1."""
+        from bnnbench.export.codes import WeightCode
+
+        return WeightCode(w.detach().float(), torch.ones(w.shape[0]))
+
 
 @WEIGHT_BINARIZERS.register("meanabs")
 class MeanAbsWeight(WeightBinarizer):
     """alpha_w sign(W), alpha_w = mean|W| per output channel, detached (XNOR/ReActNet/BiDense)."""
 
     def scale(self, w: Tensor) -> Tensor:
-        return w.detach().abs().mean(dim=_FAN_IN, keepdim=True)
+        return mean_abs(w.detach())
 
     def forward(self, w: Tensor) -> Tensor:
         return _ScaledSign.apply(w, True)
+
+    @torch.no_grad()
+    def export_code(self, w: Tensor) -> WeightCode:
+        """Bits W >= 0, scale mean|W| per output channel."""
+        from bnnbench.export.codes import WeightCode
+
+        w = w.detach().float()
+        return WeightCode(w, mean_abs(w).reshape(-1))
 
 
 @WEIGHT_BINARIZERS.register("adabin")
@@ -103,6 +131,14 @@ class AdaBinWeight(WeightBinarizer):
     def forward(self, w: Tensor) -> Tensor:
         alpha, beta = self.stats(w)
         return alpha * ede((w - beta) / alpha, self.t, self.k) + beta
+
+    @torch.no_grad()
+    def export_code(self, w: Tensor) -> WeightCode:
+        """Bits (W - beta_w) / alpha_w >= 0, scale alpha_w, offset beta_w."""
+        from bnnbench.export.codes import WeightCode
+
+        alpha, beta = self.stats(w.detach().float())
+        return WeightCode((w.detach().float() - beta) / alpha, alpha.reshape(-1), beta.reshape(-1))
 
 
 def build_weight(name: str) -> WeightBinarizer:

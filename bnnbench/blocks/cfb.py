@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import Any
+
+from torch import Tensor, nn
 
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.bypass import GROUPINGS, cfb, match_spatial
@@ -34,3 +36,24 @@ class CFBBlock(Block):
         out = self.bn(self.conv(x))
         bypass = match_spatial(x, self.stride, out.shape[-2:])
         return out + cfb(bypass, self.out_channels, self.grouping)
+
+    def export_module(self, path: str = "", **options: Any) -> nn.Module | None:
+        """Export rule: the packed conv folds the BN and adds the bypass in its epilogue (None: conv alone)."""
+        from bnnbench.export.rules import child_path, fold_bn
+
+        conv = fold_bn(self.conv, self.bn, child_path(path, "conv"), **options)
+        return None if conv is None else PackedCFBBlock(conv, self.stride, self.out_channels, self.grouping)
+
+
+class PackedCFBBlock(nn.Module):
+    """Exported `cfb` block: packed conv with BN folded, the CFB bypass added in its epilogue."""
+
+    def __init__(self, conv: nn.Module, stride: int, out_channels: int, grouping: str) -> None:
+        super().__init__()
+        self.conv, self.stride, self.out_channels, self.grouping = conv, stride, out_channels, grouping
+
+    def forward(self, x: Tensor) -> Tensor:
+        """BN(conv(B(x))) + CFB(AvgPool(x)), with BN and the bypass add in the conv's epilogue."""
+        size = self.conv.output_size(x.shape[2], x.shape[3])
+        bypass = cfb(match_spatial(x, self.stride, size), self.out_channels, self.grouping)
+        return self.conv(x, residual=bypass.float()).to(x.dtype)

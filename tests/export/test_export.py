@@ -24,9 +24,8 @@ import bnnbench
 from bnnbench import blocks, complexity
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.export import export, export_report
-from bnnbench.exporting import PackedCFBBlock, PackedConv, UnsupportedExport, pack_conv
-from bnnbench.exporting.codes import activation_code
-from bnnbench.exporting.thresholds import exact_thresholds
+from bnnbench.export import PackedCFBBlock, PackedConv, UnsupportedExport, pack_conv
+from bnnbench.export.thresholds import exact_thresholds
 from bnnbench.kernels import binarize_pack, num_words, unpack_activations
 
 from .conftest import randomize, randomize_binarizer, randomize_bn, tiny_model
@@ -203,7 +202,7 @@ def test_packed_bits_equal_training_signs_for_bisrnet():
     x = torch.cat([t0, torch.nextafter(t0, t0 + 1), torch.nextafter(t0, t0 - 1)], 3).expand(2, 8, 4, 3).contiguous()
     layer = pack_conv(blk.conv, backend="reference")
     bits = unpack_activations(binarize_pack(x, layer.conv.threshold, backend="reference"), 8)
-    flip = torch.where(activation_code(binz, 8).flip, -1.0, 1.0)
+    flip = torch.where(binz.export_code().flip, -1.0, 1.0)
     with torch.no_grad():
         assert torch.equal(bits * flip.view(1, 8, 1, 1), binz(x))
 

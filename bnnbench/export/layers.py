@@ -5,7 +5,7 @@
     y_o = scale_o * conv(S, W')_o * [sample scale] + bias_o + residual
           + offset terms (AdaBin only) ,
 
-S the packed bits of x (x >= threshold), W' the packed weight signs with flipped input
+S the packed bits of x (x - shift >= threshold), W' the packed weight signs with flipped input
 channels folded in; scale and bias hold the activation level, the weight scale, the conv bias
 and a folded BN. What runs where:
 
@@ -39,8 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnbench.blocks.bypass import cfb, match_spatial
-from bnnbench.exporting.codes import DABStats
+from bnnbench.export.codes import DABStats
 from bnnbench.kernels import PackedBinaryConv2d, binarize_pack, packed_conv2d, unpack_weights
 from bnnbench.kernels.packing import pack_bits_last
 
@@ -61,6 +60,7 @@ class PackedConv(nn.Module):
         conv: PackedBinaryConv2d,
         *,
         stats: DABStats | None = None,
+        shift: Tensor | None = None,
         channel_scale: Tensor | None = None,
         channel_scale_mode: str = "float",
         planes: int = 16,
@@ -77,6 +77,7 @@ class PackedConv(nn.Module):
             raise ValueError(f"planes={planes} must be in 1..24 (float32 has a 24-bit mantissa)")
         self.conv = conv
         self.stats = stats
+        self.register_buffer("shift", shift)  # (C_in,) subtracted before packing (BD-Net's branch threshold)
         self.channel_scale_mode, self.planes = channel_scale_mode, planes
         self.register_buffer("channel_scale", channel_scale)  # (C_in,), only where it cannot fold
         # AdaBin offsets: channel signs F_c (-1: flipped), one filter of F per group, per-output coefficients
@@ -209,6 +210,8 @@ class PackedConv(nn.Module):
 
     def _forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         c = self.conv
+        if self.shift is not None:  # training's x - alpha, so that run-time statistics see the same input
+            x = x - self.shift.view(1, -1, 1, 1)
         thr, alpha = self.stats(x) if self.stats is not None else (None, None)
         thr = c.threshold if thr is None else thr
         xp = binarize_pack(x, thr, c.groups, backend=c.backend)
@@ -240,18 +243,4 @@ class PackedConv(nn.Module):
         return ", ".join(extras)
 
 
-class PackedCFBBlock(nn.Module):
-    """Exported `cfb` block: packed conv with BN folded, the CFB bypass added in its epilogue."""
-
-    def __init__(self, conv: PackedConv, stride: int, out_channels: int, grouping: str) -> None:
-        super().__init__()
-        self.conv, self.stride, self.out_channels, self.grouping = conv, stride, out_channels, grouping
-
-    def forward(self, x: Tensor) -> Tensor:
-        """BN(conv(B(x))) + CFB(AvgPool(x)), with BN and the bypass add in the conv's epilogue."""
-        size = self.conv.output_size(x.shape[2], x.shape[3])
-        bypass = cfb(match_spatial(x, self.stride, size), self.out_channels, self.grouping)
-        return self.conv(x, residual=bypass.float()).to(x.dtype)
-
-
-__all__ = ["CHANNEL_SCALE_MODES", "PackedCFBBlock", "PackedConv"]
+__all__ = ["CHANNEL_SCALE_MODES", "PackedConv"]

@@ -15,7 +15,7 @@ modes), with sign / meanabs / adabin weights. Others raise `UnsupportedExport` n
 module. Dilated convs raise (the kernels have no dilation).
 
 Equivalence with the trained model in eval mode: each packed bit equals training's sign bit
-for bit (`bnnbench.exporting.thresholds`), so a layer differs from its float original only by
+for bit (`bnnbench.export.thresholds`), so a layer differs from its float original only by
 float reassociation (integer count times folded scale vs float sums, BN folded): about 1e-6
 relative. Through a deep network such a difference can flip the sign of an activation lying
 within that margin of its threshold, which then moves the following layers; the tests ask for
@@ -35,7 +35,7 @@ convs exactly as float F.conv2d on alpha * sign(x - t) and the unpacked ±1 weig
 ConvNeXt-UPerNet with DAB's adaptive (or "mad" / "learnable") scale that is ~99 % of the binary
 MACs, only the depth-wise convs run on bits. `channel_scale="bitplanes"` keeps them on bits as
 `planes` + 1 packed convs (alpha rounded to `planes` bits of its per-sample maximum; see
-`bnnbench.exporting.layers`): exact to that rounding only, and a deep net amplifies it through
+`bnnbench.export.layers`): exact to that rounding only, and a deep net amplifies it through
 later signs (on a random narrow model 16 planes kept every prediction, 12 did not).
 DAB with scale="none" has no per-channel scale: fully on bits.
 
@@ -49,21 +49,19 @@ OmegaConf; the CLI imports them when it runs.
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from bnnbench.exporting import (
-    CHANNEL_SCALE_MODES,
-    PackedConv,
-    UnsupportedExport,
-    export_modules,
-    export_report,
-)
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.blocks.bdnet import PackedDualConv
+from bnnbench.blocks.cfb import PackedCFBBlock
+from bnnbench.export.codes import UnsupportedExport
+from bnnbench.export.layers import CHANNEL_SCALE_MODES, PackedConv
+from bnnbench.export.report import export_report, model_bytes
+from bnnbench.export.rules import export_modules, pack_conv
 from bnnbench.kernels.api import IMPLS
 from bnnbench.kernels.backend import BACKENDS
 
@@ -85,98 +83,12 @@ def export(
         raise ValueError(f"channel_scale={channel_scale!r} is not valid; choose one of {CHANNEL_SCALE_MODES}")
     packed = copy.deepcopy(model).eval()
     packed = export_modules(packed, backend=backend, impl=impl, channel_scale=channel_scale, planes=planes)
-    left = [name for name, m in packed.named_modules() if getattr(m, "binary", False) and not isinstance(m, PackedConv)]
+    # binarizers inside packed layers (DAB's run-time statistics) are not left-over layers
+    left = [name for name, m in packed.named_modules()
+            if getattr(m, "binary", False) and not isinstance(m, (PackedConv, ActivationBinarizer))]
     if left:
         raise UnsupportedExport(f"binary modules without an export rule: {left}")
     return packed.eval()
-
-
-# -- command line ------------------------------------------------------------------------------
-
-_USAGE = (
-    "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
-    "[config=<run>/.hydra/config.yaml] [backend=auto|triton|reference] [impl=auto|xor|dot] "
-    "[channel_scale=float|bitplanes] [planes=16] [check=true|false]"
-)
-
-
-def _parse(argv: list[str]) -> dict[str, str]:
-    args = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in ("ckpt", "out", "config", "backend", "impl", "channel_scale", "planes", "check"):
-            raise SystemExit(f"bad argument {arg!r}\n{_USAGE}")
-        args[key] = value
-    for key in ("ckpt", "out"):
-        if not args.get(key):
-            raise SystemExit(f"missing {key}=...\n{_USAGE}")
-    return args
-
-
-def _outputs(out: Path) -> tuple[Path, Path]:
-    """(packed model file, report file): `out` itself + .json, or files inside a folder `out`."""
-    if out.suffix:
-        return out, out.with_suffix(".json")
-    return out / "packed_model.pt", out / "export_report.json"
-
-
-def _check(model: nn.Module, packed: nn.Module, in_channels: int, size: tuple[int, int]) -> dict[str, float]:
-    """Outputs of both models on one random input: max difference and argmax agreement."""
-    import torch
-
-    x = torch.rand(2, in_channels, *size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref, got = model.eval()(x), packed(x)
-    scale = ref.abs().max().clamp_min(1e-12)
-    agree = (ref.argmax(1) == got.argmax(1)).float().mean() if ref.dim() > 1 and ref.shape[1] > 1 else torch.tensor(1.0)
-    return {"max_abs_diff": float((ref - got).abs().max()), "output_scale": float(scale), "argmax_agreement": float(agree)}
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Rebuild a run's model from its Hydra config, load a checkpoint, export, save, report."""
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    import torch
-    from omegaconf import OmegaConf
-
-    from bnnbench.cli import build_datamodule, build_model
-
-    ckpt = Path(args["ckpt"]).expanduser()
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"ckpt={ckpt} does not exist")
-    config = Path(args["config"]) if args.get("config") else ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise FileNotFoundError(
-            f"no Hydra config at {config}: the checkpoint's run folder should hold .hydra/config.yaml "
-            "(checkpoints sit in <run>/checkpoints/); pass config=<path> otherwise"
-        )
-    cfg = OmegaConf.load(config)
-    dm = build_datamodule(cfg)
-    model = build_model(cfg, dm)
-    # a checkpoint of our own run: it also holds optimizer state and hyper-parameters
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-    if not weights:
-        raise ValueError(f"{ckpt} has no 'model.*' weights in its state_dict")
-    model.load_state_dict(weights)
-    model.eval()
-
-    packed = export(
-        model,
-        backend=args.get("backend", "auto"),
-        impl=args.get("impl", "auto"),
-        channel_scale=args.get("channel_scale", "float"),
-        planes=int(args.get("planes", 16)),
-    )
-    report: dict[str, Any] = {"checkpoint": str(ckpt), "config": str(config), **export_report(model, packed)}
-    if args.get("check", "true").lower() in ("1", "true", "yes"):
-        report["check"] = _check(model, packed, dm.in_channels, tuple(dm.image_size))
-    model_file, report_file = _outputs(Path(args["out"]).expanduser())
-    model_file.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(packed, model_file)  # the whole module: load with torch.load(..., weights_only=False)
-    report["packed_model"] = str(model_file)
-    report_file.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    return report
 
 
 class _CallableModule(types.ModuleType):
@@ -188,7 +100,15 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["export", "export_report", "main"]
-
-if __name__ == "__main__":
-    main()
+__all__ = [
+    "CHANNEL_SCALE_MODES",
+    "PackedCFBBlock",
+    "PackedConv",
+    "PackedDualConv",
+    "UnsupportedExport",
+    "export",
+    "export_modules",
+    "export_report",
+    "model_bytes",
+    "pack_conv",
+]

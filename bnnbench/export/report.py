@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.exporting.layers import PackedConv
+from bnnbench.export.layers import PackedConv
 
 
 def model_bytes(model: nn.Module) -> int:
@@ -18,8 +18,9 @@ def model_bytes(model: nn.Module) -> int:
     return sum(sizes.values())
 
 
-def _ratio(a: int, b: int) -> float:
-    return a / b if b else float("nan")
+def _ratio(a: int, b: int) -> float | None:
+    # None (JSON null) without binary layers, e.g. a real-valued model: a report holds no NaN
+    return a / b if b else None
 
 
 def export_report(float_model: nn.Module, packed_model: nn.Module) -> dict[str, Any]:

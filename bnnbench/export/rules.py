@@ -1,25 +1,27 @@
 """Export rules: which trained module becomes which packed one, walking a model.
 
-- Block rules: `plain` (BN(conv(x))) becomes one `PackedConv` with the BN folded into its
-  epilogue scale and bias; `cfb` (BN(conv(x)) + CFB(x)) a `PackedCFBBlock` whose conv folds the
-  BN and adds the bypass in the epilogue. They apply to exactly these classes (a subclass may
-  change the wiring) holding a binary `BinaryConv2d` and an eval-able BatchNorm2d.
-- Conv rule: any other binary `BinaryConv2d` becomes a `PackedConv` computing exactly what it
-  did (conv bias included, nothing folded), whatever block holds it.
-- Everything else (real convs, BN outside the two blocks, bypasses, heads) is kept as it is;
+- Module rules live beside the module they export: a module whose class has an
+  `export_module(path, **options)` method is asked first and returns its packed replacement,
+  or None to be kept and looked inside. `plain` and `cfb` fold their BN into the epilogue
+  (`bnnbench.blocks.plain`, `bnnbench.blocks.cfb`), BD-Net's dual conv folds its two output
+  scales (`bnnbench.blocks.bdnet`).
+- Conv rule (generic): any other binary `BinaryConv2d` becomes a `PackedConv` computing
+  exactly what it did (conv bias included, nothing folded), whatever holds it. Its codes come
+  from the binarizers themselves (`export_code` of the activation and weight binarizer).
+- Everything else (real convs, BN outside those blocks, bypasses, heads) is kept as it is;
   a BinaryConv2d with `binary` False (the fp baseline, real weights) stays real.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from bnnbench.blocks.cfb import CFBBlock
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.blocks.plain import PlainBlock
-from bnnbench.exporting.codes import UnsupportedExport, activation_code, weight_code
-from bnnbench.exporting.layers import PackedCFBBlock, PackedConv
+from bnnbench.export.codes import ActivationCode, UnsupportedExport, WeightCode
+from bnnbench.export.layers import PackedConv
 from bnnbench.kernels import PackedBinaryConv2d, pack_weights
 
 
@@ -53,26 +55,21 @@ def pack_conv(
     bn: nn.BatchNorm2d | None = None,
     path: str = "",
     *,
+    out_scale: Tensor | None = None,
     backend: str = "auto",
     impl: str = "auto",
     channel_scale: str = "float",
     planes: int = 16,
 ) -> PackedConv:
-    """A `PackedConv` computing conv(x) (or bn(conv(x)) when `bn` is given) of a binary BinaryConv2d."""
+    """A `PackedConv` computing bn(out_scale * conv(x)) of a binary BinaryConv2d (bn, out_scale: optional)."""
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: padding {conv.padding!r} / "
                                 f"padding_mode {conv.padding_mode!r} (zero padding by number only)")
     if tuple(conv.dilation) != (1, 1):
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: dilation {conv.dilation} "
                                 "(the packed kernels have none)")
-    act = activation_code(conv.binarizer, conv.in_channels)
-    if act is None:
-        raise UnsupportedExport(f"cannot export {_describe(conv, path)}: no export rule for this activation "
-                                "binarizer (supported: bnn, reactnet, bisrnet, adabin, dab)")
-    wcode = weight_code(conv.weight_binarizer, conv.weight)
-    if wcode is None:
-        raise UnsupportedExport(f"cannot export {_describe(conv, path)}: no export rule for this weight "
-                                "binarizer (supported: sign, meanabs, adabin)")
+    act = _activation_code(conv, path)
+    wcode = _weight_code(conv, path)
     cout, cin, groups = conv.out_channels, conv.in_channels, conv.groups
     cin_g, cout_g = cin // groups, cout // groups
     per_channel = act.channel_scale is not None or (act.stats is not None and act.stats.runtime_scale)
@@ -81,6 +78,8 @@ def pack_conv(
                                 "combined with activation or weight offsets")
 
     gain, shift = _bn_affine(bn, cout)
+    if out_scale is not None:  # bn(out_scale * conv(x)): the scale multiplies everything BN's gain does
+        gain = gain * out_scale.detach().float().cpu().reshape(-1)
     conv_bias = conv.bias.detach().float().cpu() if conv.bias is not None else torch.zeros(cout)
     # flipped input channels (sign = -bit) negate that channel's weights, i.e. the sign source
     flip_sign = torch.where(act.flip, -1.0, 1.0)
@@ -112,37 +111,57 @@ def pack_conv(
             "border_ones": gain * w_offset * act.offset,
         }
     layer = PackedConv(
-        packed, stats=act.stats, channel_scale=static_scale, channel_scale_mode=channel_scale,
+        packed, stats=act.stats, shift=act.shift, channel_scale=static_scale, channel_scale_mode=channel_scale,
         planes=planes, **extras,
     )
     return layer.to(conv.weight.device)
 
 
-def _block_rule(module: nn.Module, path: str, options: dict) -> nn.Module | None:
-    """The packed form of a plain / cfb block (BN folded), or None when no block rule applies."""
-    if type(module) not in (PlainBlock, CFBBlock):
-        return None
-    conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+def _activation_code(conv: BinaryConv2d, path: str) -> ActivationCode:
+    rule = getattr(conv.binarizer, "export_code", None)
+    code = rule() if rule is not None else None
+    if code is None:
+        raise UnsupportedExport(f"cannot export {_describe(conv, path)}: its activation binarizer has no export "
+                                "rule (give its class an `export_code` method, see bnnbench.export.codes)")
+    return code
+
+
+def _weight_code(conv: BinaryConv2d, path: str) -> WeightCode:
+    rule = getattr(conv.weight_binarizer, "export_code", None)
+    code = rule(conv.weight) if rule is not None else None
+    if code is None:
+        raise UnsupportedExport(f"cannot export {_describe(conv, path)}: its weight binarizer has no export "
+                                "rule (give its class an `export_code` method, see bnnbench.export.codes)")
+    return code
+
+
+def child_path(path: str, name: str) -> str:
+    """The path of a child module `name` of the module at `path` ("" is the model)."""
+    return f"{path}.{name}" if path else name
+
+
+def fold_bn(conv: nn.Module, bn: nn.Module | None, path: str, **options: Any) -> PackedConv | None:
+    """bn(conv(x)) as one PackedConv with BN folded into its epilogue; None when `conv` is not a
+    binary BinaryConv2d (the fp baseline, a conv of another conv factory) or `bn` does not fold."""
     if not (isinstance(conv, BinaryConv2d) and conv.binary and foldable_bn(bn)):
-        return None  # e.g. the fp baseline, or a conv made by another conv factory
-    packed = pack_conv(conv, bn, f"{path}.conv" if path else "conv", **options)
-    if type(module) is PlainBlock:
-        return packed
-    return PackedCFBBlock(packed, module.stride, module.out_channels, module.grouping)
+        return None
+    return pack_conv(conv, bn, path, **options)
 
 
 def _rule(module: nn.Module, path: str, options: dict) -> nn.Module | None:
     """The replacement of `module`, or None to keep it and look inside."""
-    block = _block_rule(module, path, options)
-    if block is not None:
-        return block
+    own = getattr(type(module), "export_module", None)
+    if own is not None:
+        packed = own(module, path, **options)
+        if packed is not None:
+            return packed
     if isinstance(module, BinaryConv2d) and module.binary:
         return pack_conv(module, None, path, **options)
     return None
 
 
 def export_modules(model: nn.Module, **options) -> nn.Module:
-    """Replace, in place, every binary conv / plain / cfb block of `model`; return the model.
+    """Replace, in place, every module with an export rule and every binary conv of `model`; return it.
 
     A module shared by several parents (the FPN's smoothing conv) is replaced by one packed
     module shared the same way.
@@ -171,4 +190,4 @@ def export_modules(model: nn.Module, **options) -> nn.Module:
     return model
 
 
-__all__ = ["export_modules", "foldable_bn", "pack_conv"]
+__all__ = ["child_path", "export_modules", "fold_bn", "foldable_bn", "pack_conv"]

@@ -1,0 +1,107 @@
+"""`python -m bnnbench.export ckpt=<run>/checkpoints/best.ckpt out=<file>`: export a run's checkpoint.
+
+Writes the packed model (the whole module: load it with torch.load(..., weights_only=False))
+and a JSON report (weight bytes before/after and a check of both models on one random input).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bnnbench.export import export, export_report
+
+USAGE = (
+    "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
+    "[config=<run>/.hydra/config.yaml] [backend=auto|triton|reference] [impl=auto|xor|dot] "
+    "[channel_scale=float|bitplanes] [planes=16] [check=true|false]"
+)
+KEYS = ("ckpt", "out", "config", "backend", "impl", "channel_scale", "planes", "check")
+
+
+class UsageError(ValueError):
+    """A command line this tool cannot run (the message says why)."""
+
+
+def parse(argv: list[str]) -> dict[str, str]:
+    """key=value arguments; UsageError on an unknown key or a missing ckpt/out."""
+    args = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in KEYS:
+            raise UsageError(f"bad argument {arg!r}")
+        args[key] = value
+    for key in ("ckpt", "out"):
+        if not args.get(key):
+            raise UsageError(f"missing {key}=...")
+    return args
+
+
+def _outputs(out: Path) -> tuple[Path, Path]:
+    """(packed model file, report file): `out` itself + .json, or files inside a folder `out`."""
+    if out.suffix:
+        return out, out.with_suffix(".json")
+    return out / "packed_model.pt", out / "export_report.json"
+
+
+def check(model: nn.Module, packed: nn.Module, in_channels: int, size: tuple[int, int]) -> dict[str, float]:
+    """Outputs of both models on one random input: max difference and argmax agreement."""
+    x = torch.rand(2, in_channels, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref, got = model.eval()(x), packed(x)
+    scale = ref.abs().max().clamp_min(1e-12)
+    agree = (ref.argmax(1) == got.argmax(1)).float().mean() if ref.dim() > 1 and ref.shape[1] > 1 else torch.tensor(1.0)
+    return {"max_abs_diff": float((ref - got).abs().max()), "output_scale": float(scale), "argmax_agreement": float(agree)}
+
+
+def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
+    """Rebuild the run's model, load the checkpoint, export, save the packed model and the report."""
+    from bnnbench.export.checkpoint import load_run_model
+
+    model, dm, config = load_run_model(args["ckpt"], args.get("config"))
+    packed = export(
+        model,
+        backend=args.get("backend", "auto"),
+        impl=args.get("impl", "auto"),
+        channel_scale=args.get("channel_scale", "float"),
+        planes=int(args.get("planes", 16)),
+    )
+    report: dict[str, Any] = {"checkpoint": str(Path(args["ckpt"]).expanduser()), "config": str(config),
+                              **export_report(model, packed)}
+    if args.get("check", "true").lower() in ("1", "true", "yes"):
+        report["check"] = check(model, packed, dm.in_channels, tuple(dm.image_size))
+    model_file, report_file = _outputs(Path(args["out"]).expanduser())
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(packed, model_file)
+    report["packed_model"] = str(model_file)
+    report_file.write_text(json.dumps(report, indent=2, allow_nan=False))
+    print(json.dumps(report, indent=2, allow_nan=False))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; 0 on success, 2 on a usage error or a missing file (one line on stderr)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(USAGE)
+        return 0
+    try:
+        export_checkpoint(parse(argv))
+    except UsageError as err:
+        print(f"error: {err}\n{USAGE}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    if code:  # success returns normally, so that runpy callers (tests) see no SystemExit
+        sys.exit(code)
