@@ -1,11 +1,18 @@
-"""timm-style registries: a name -> factory table that fails early with the valid choices."""
+"""timm-style registries, all in one place, and the one parser of a component choice.
+
+Every kind of component has one registry here; each entry registers itself from its own file
+(one file = one entry = one config file of the same name), so the tables below are filled by
+importing the packages (`bnnbench.binarizers`, `bnnbench.blocks`, ...).
+A component is named on the command line and in code the same way: a name, or a mapping
+``{name: ..., **options}`` (a Hydra config group entry); `parse_component` reads both.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -24,17 +31,24 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator registering a class or function under `name`."""
+    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+        """Decorator registering a class or function under `name`, with optional metadata
+        (e.g. what a model outputs) that checks can read before anything is built."""
 
         def deco(obj: T) -> T:
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj  # type: ignore[assignment]
+            self._meta[name] = dict(meta)
             return obj
 
         return deco
+
+    def meta(self, name: str) -> dict[str, Any]:
+        """The metadata `name` was registered with."""
+        return self._meta[self.check(name)]
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
@@ -68,8 +82,32 @@ class Registry:
         return f"Registry({self.kind!r}, {self.names()})"
 
 
+def parse_component(value: str | Mapping[str, Any], kind: str = "component") -> tuple[str, dict[str, Any]]:
+    """(name, options) of a component given as a name or a mapping {name: ..., **options}.
+
+    The one reader of component choices for binarizers, weight binarizers, blocks, models,
+    data sets and tasks; `None` option values are kept (they mean "the component's default").
+    """
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping):
+        options = {str(k): v for k, v in dict(value).items()}
+        if "name" not in options:
+            raise ValueError(f"a {kind} config needs a `name`, got {options}")
+        return str(options.pop("name")), options
+    raise TypeError(f"a {kind} is a name or a mapping {{name: ..., **options}}, got {value!r}")
+
+
 def import_submodules(package_name: str, package_path: Iterable[str]) -> None:
     """Import every module of a package so that its registrations run (one file = one entry)."""
     for info in pkgutil.iter_modules(package_path):
         if not info.name.startswith("_"):
             importlib.import_module(f"{package_name}.{info.name}")
+
+
+BINARIZERS = Registry("binarizer")
+WEIGHT_BINARIZERS = Registry("weight binarizer")
+BLOCKS = Registry("block")
+MODELS = Registry("model")
+DATASETS = Registry("data set")
+TASKS = Registry("task")

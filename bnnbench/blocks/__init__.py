@@ -7,9 +7,8 @@ from typing import Any
 
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
-from bnnbench.blocks.registry import BLOCKS
-from bnnbench.registry import import_submodules
-
+from bnnbench.blocks.registry import BLOCKS, block_options, option_names, slot_groups
+from bnnbench.registry import import_submodules, parse_component
 
 def build(
     name: str | Mapping[str, Any],
@@ -22,11 +21,15 @@ def build(
     binarizer: BinarizerLike = "fp",
     **options: Any,
 ) -> Block:
-    """The block `name` (or a mapping {name: ..., **options}) for one conv of the network."""
-    if isinstance(name, Mapping):
-        options = {**{k: v for k, v in dict(name).items() if k != "name"}, **options}
-        name = dict(name)["name"]
-    return BLOCKS.build(name, in_ch, out_ch, kernel_size, stride, padding, groups, binarizer, **options)
+    """The block `name` (or a mapping {name: ..., **options}) for one conv slot of a network.
+
+    `groups` is the slot's grouping (1, grouped or depth-wise); a `groups` *option* is the
+    block's own parameter of that name (see `block_options`).
+    """
+    block_name, cfg = parse_component(name, "block")
+    kwargs = block_options(block_name, {**cfg, **options})
+    groups = slot_groups(block_name, kwargs, in_ch, out_ch, groups)
+    return BLOCKS.get(block_name)(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer, **kwargs)
 
 
 def names() -> list[str]:
@@ -36,4 +39,4 @@ def names() -> list[str]:
 
 import_submodules(__name__, __path__)
 
-__all__ = ["BLOCKS", "BinaryConv2d", "Block", "build", "names"]
+__all__ = ["BLOCKS", "BinaryConv2d", "Block", "block_options", "build", "names", "option_names"]

@@ -54,6 +54,9 @@ class Block(nn.Module):
     """
 
     expansion: ClassVar[int] = 1
+    # the name of the block's own option that a config's `groups` key sets (ES-BNN's g);
+    # None: the block has no such option, and `groups` in its config is an error
+    groups_option: ClassVar[str | None] = None
 
     def __init__(
         self,

@@ -18,8 +18,10 @@ class BiSRUnit(nn.Module):
     B is the block's binarizer (for BiSRNet: redistribution x*k + b, then sign with SBA).
     """
 
-    def __init__(self, channels: int, kernel_size: int, padding: int, groups: int, binarizer: BinarizerLike) -> None:
+    def __init__(self, channels: int, kernel_size: int, groups: int, binarizer: BinarizerLike) -> None:
         super().__init__()
+        # "same" padding; an even kernel (a 2x2 patchify slot) pads one more pixel at the end
+        padding: int | str = kernel_size // 2 if kernel_size % 2 else "same"
         self.conv = make_conv(channels, channels, kernel_size, 1, padding, groups, binarizer)
         self.act = RPReLU(channels)
 
@@ -54,26 +56,28 @@ class BiSRNetBlock(Block):
                 f"bisrnet changes channels by an integer factor (Increase/Decrease), got "
                 f"in={in_channels}, out={out_channels}"
             )
-        if 2 * padding != kernel_size - 1:
+        if 2 * padding != kernel_size - 1 and 2 * padding != kernel_size - stride:
             raise ValueError(
-                f"bisrnet units keep the spatial size: padding must be (kernel_size - 1) / 2, got "
-                f"kernel_size={kernel_size}, padding={padding}"
+                f"bisrnet units keep the spatial size and pool by the stride: padding must be "
+                f"(kernel_size - 1) / 2 or (kernel_size - stride) / 2, got kernel_size={kernel_size}, "
+                f"stride={stride}, padding={padding}"
             )
         if up and stride != 1:
             raise ValueError(f"bisrnet up=True upsamples: stride must be 1, got {stride}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
         self.up = up
+        self.ceil_mode = 2 * padding == kernel_size - 1  # else floor: k = s + 2p
         self.ratio = big // small
         self.increase = out_channels > in_channels
         self.units = nn.ModuleList(
-            BiSRUnit(small, kernel_size, padding, groups, binarizer) for _ in range(self.ratio)
+            BiSRUnit(small, kernel_size, groups, binarizer) for _ in range(self.ratio)
         )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         if self.stride > 1:
-            x = F.avg_pool2d(x, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
+            x = F.avg_pool2d(x, self.stride, self.stride, ceil_mode=self.ceil_mode, count_include_pad=False)
         if self.ratio == 1:
             return self.units[0](x)
         if self.increase:

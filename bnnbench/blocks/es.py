@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from bnnbench.blocks.base import Block, conv_factory
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
-from bnnbench.blocks.registry import BLOCKS
+from bnnbench.blocks.registry import BLOCKS, block_options
+from bnnbench.registry import parse_component
 
 DEFAULT_TAU = 2
 DEFAULT_GROUPS = 1
@@ -39,10 +40,8 @@ class ExpandShrinkConv(nn.Module):
         g: int,
     ) -> None:
         super().__init__()
-        if groups != 1:
-            raise ValueError(
-                f"es wraps regular convs only, got a grouped (depth-wise) conv with groups={groups}"
-            )
+        if groups != 1:  # grouped convs are built by `replica_conv` instead
+            raise ValueError(f"an expanded-and-shrunk conv is a regular conv, got groups={groups}")
         self.copies = tau * tau * g
         if out_channels % self.copies:
             raise ValueError(
@@ -56,17 +55,42 @@ class ExpandShrinkConv(nn.Module):
         return self.conv(x).repeat(1, self.copies, 1, 1)
 
 
+def es_conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    binarizer: BinarizerLike = "fp",
+    bias: bool | None = None,
+    *,
+    tau: int,
+    g: int,
+) -> nn.Module:
+    """A conv of a block built at the expanded widths: regular convs are expanded and shrunk
+    (ExpandShrinkConv); grouped and depth-wise ones are given groups that already keep each
+    replica apart, and stay ordinary convs."""
+    if groups == 1:
+        return ExpandShrinkConv(in_channels, out_channels, kernel_size, stride, padding, 1, binarizer, bias, tau=tau, g=g)
+    return BinaryConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, bias)
+
+
 @BLOCKS.register("es")
 class ExpandShrinkBlock(Block):
-    """The block `base` built at the expanded widths C*tau*g, each of its convs an
-    ExpandShrinkConv: BN, biases, activations and residuals run on tau*g times wider features
-    while the conv MACs stay those of `base`.
+    """The block `base` built at the expanded widths C*tau*g (ES-BNN, Shi et al. 2025, Sec. 3).
 
-    `groups` is ES-BNN's g (binary group conv); the layer it replaces must be a regular conv.
+    Regular convs (groups 1) become ExpandShrinkConvs: BN, biases, activations and residuals
+    run on tau*g times wider features while the conv MACs stay those of `base` (Eq. 2).
+    Grouped and depth-wise convs, which ES-BNN does not shrink, run per replica (groups times
+    tau*g), so every channel-axis operation stays within a replica; their MACs grow tau*g times.
     Input and output carry C_in*tau*g and C_out*tau*g channels (`expansion` = tau*g).
-    Options other than tau, groups and base go to the base block (`base` may also be a mapping
-    {name: ..., **options}). The released code has no group conv: g follows the paper (Table 5).
+    The config key `groups` is ES-BNN's g (binary group conv, Table 5); options other than tau,
+    groups and base go to the base block (`base` may also be a mapping {name: ..., **options}).
+    The released code has no group conv: g follows the paper.
     """
+
+    groups_option = "g"
 
     def __init__(
         self,
@@ -75,33 +99,36 @@ class ExpandShrinkBlock(Block):
         kernel_size: int,
         stride: int = 1,
         padding: int = 0,
-        groups: int = DEFAULT_GROUPS,
+        groups: int = 1,
         binarizer: BinarizerLike = "fp",
         base: str | Mapping[str, Any] | None = "plain",
         tau: int = DEFAULT_TAU,
+        g: int = DEFAULT_GROUPS,
         **base_options: Any,
     ) -> None:
         if not isinstance(tau, int) or tau < 1:
             raise ValueError(f"es tau must be an integer >= 1, got {tau!r}")
-        if not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"es groups must be an integer >= 1, got {groups!r}")
-        if out_channels % (tau * groups):
-            hint = " (a depth-wise layer cannot be expanded and shrunk)" if groups == in_channels > 1 else ""
+        if not isinstance(g, int) or g < 1:
+            raise ValueError(f"es groups must be an integer >= 1, got {g!r}")
+        if groups == 1 and out_channels % (tau * g):
             raise ValueError(
                 f"es needs out_channels divisible by tau*groups: out_channels={out_channels}, "
-                f"tau={tau}, groups={groups}{hint}"
+                f"tau={tau}, groups={g}"
             )
-        base_name, options = _split(base, base_options)
+        base_name, options = parse_component("plain" if base is None else base, "es base block")
         if base_name == "es":
             raise ValueError("es cannot wrap itself: choose another base block (e.g. plain, reactnet, bireal)")
-        BLOCKS.check(base_name)
+        options = block_options(base_name, {**options, **base_options})
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
-        self.tau, self.g = tau, groups
-        self.expansion = tau * groups  # type: ignore[misc]  # per instance: set by the options
+        self.tau, self.g = tau, g
+        self.expansion = tau * g  # type: ignore[misc]  # per instance: set by the options
         e = self.expansion
-        with conv_factory(partial(ExpandShrinkConv, tau=tau, g=groups)):
+        # expanded features are replica-major (replica r holds channels [r*C, (r+1)*C)): a conv
+        # with `groups` per replica is one conv with groups * e over all of them
+        with conv_factory(partial(es_conv, tau=tau, g=g)):
             self.base = BLOCKS.build(
-                base_name, in_channels * e, out_channels * e, kernel_size, stride, padding, 1, binarizer, **options
+                base_name, in_channels * e, out_channels * e, kernel_size, stride, padding,
+                1 if groups == 1 else groups * e, binarizer, **options,
             )
 
     @classmethod
@@ -114,15 +141,3 @@ class ExpandShrinkBlock(Block):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.base(x)
-
-
-def _split(base: str | Mapping[str, Any] | None, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(name, options) of the wrapped block; None means plain."""
-    if base is None:
-        return "plain", dict(options)
-    if isinstance(base, Mapping):
-        cfg = dict(base)
-        if "name" not in cfg:
-            raise ValueError(f"es base config needs a `name`, got {cfg}")
-        return str(cfg.pop("name")), {**cfg, **options}
-    return str(base), dict(options)

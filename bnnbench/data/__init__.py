@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bnnbench.data.base import BaseDataModule
-from bnnbench.registry import Registry, import_submodules
+from bnnbench.registry import DATASETS, import_submodules
 
-DATASETS = Registry("data set")
 
 
 def build(name: str, **kwargs: Any) -> BaseDataModule:

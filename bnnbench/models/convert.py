@@ -25,7 +25,8 @@ from torch import nn
 from bnnbench import blocks
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
-from bnnbench.models.layers import check_expansion
+from bnnbench.compat import ES_IN_CONVERTED, IncompatibleError, expandable_models
+from bnnbench.registry import BLOCKS, parse_component
 
 
 def _square(value: Any, what: str, name: str) -> Any:
@@ -63,7 +64,6 @@ def _to_block(
         conv.groups,
         binarizer=binarizer,
     )
-    check_expansion(blk)
     inner = getattr(blk, "conv", None)
     if conv.dilation != (1, 1) or copy_weights:
         if not isinstance(inner, BinaryConv2d) or inner.weight.shape != conv.weight.shape:
@@ -100,6 +100,13 @@ def convert(
     by default BinaryConv2d initialises them.
     """
     keep = [keep] if isinstance(keep, str) else list(keep)
+    name, options = parse_component(block, "block")
+    expansion = BLOCKS.get(name).expansion_for(**options)
+    if expansion != 1:
+        raise IncompatibleError(
+            ES_IN_CONVERTED.format(block=name, expansion=expansion, model=type(model).__name__,
+                                   expandable=", ".join(expandable_models()), natural="plain")
+        )
     all_names = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
     unmatched = [p for p in keep if not any(fnmatchcase(n, p) for n in all_names)]
     if unmatched:

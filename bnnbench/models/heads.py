@@ -5,26 +5,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bnnbench.models.layers import ConvFactory
+from bnnbench.models.layers import ConvFactory, Readout
 
-TASKS = ("seg", "depth")
+HEAD_KINDS = ("logits", "depth")
 
 
-def check_task(task: str, num_classes: int | None, max_depth: float) -> int:
-    """Validate the dense task arguments and return the number of output channels."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if task == "seg":
-        if num_classes is None or num_classes < 1:
-            raise ValueError(f"task='seg' needs num_classes >= 1, got {num_classes}")
-        return num_classes
-    if not max_depth > 0:
-        raise ValueError(f"task='depth' needs max_depth > 0, got {max_depth}")
-    return 1
+def check_head(head_kind: str, out_channels: int, max_depth: float | None) -> None:
+    """Validate what a dense model is asked to output."""
+    if head_kind not in HEAD_KINDS:
+        raise ValueError(f"head_kind must be one of {HEAD_KINDS}, got {head_kind!r}")
+    if out_channels < 1:
+        raise ValueError(f"out_channels must be >= 1, got {out_channels}")
+    if head_kind == "depth" and not (max_depth is not None and max_depth > 0):
+        raise ValueError(f"head_kind='depth' needs max_depth > 0, got {max_depth}")
 
 
 class DenseHead(nn.Module):
-    """conv3x3 (from `make_conv`) -> ReLU -> real 1x1; depth maps the 1x1 through sigmoid * max_depth.
+    """conv3x3 (from `make_conv`) -> ReLU -> readout of the base width -> real 1x1; a depth
+    head maps the 1x1 through sigmoid * max_depth.
 
     The BiDense code's heads (from DPT): seg 128 -> 128 -> classes, depth 128 -> 32 -> 1.
     """
@@ -36,13 +34,18 @@ class DenseHead(nn.Module):
         out_channels: int,
         make_conv: ConvFactory,
         max_depth: float | None = None,
+        readout: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.conv = make_conv(in_channels, hidden_channels, 3, 1, 1)
         self.act = nn.ReLU()
+        self.readout = readout if readout is not None else nn.Identity()
         self.classifier = nn.Conv2d(hidden_channels, out_channels, 1)
         self.max_depth = max_depth
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.classifier(self.act(self.conv(x)))
+        out = self.classifier(self.readout(self.act(self.conv(x))))
         return out if self.max_depth is None else torch.sigmoid(out) * self.max_depth
+
+
+__all__ = ["HEAD_KINDS", "DenseHead", "Readout", "check_head"]

@@ -1,15 +1,21 @@
-"""Small layers shared by the architectures: learnable bias, bias+PReLU, the conv factory."""
+"""What every architecture builds with: the block choice, replica-aware layers (ES-BNN's
+expanded features), learnable bias, bias+PReLU and real conv + BN."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bnnbench import blocks
+from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.blocks.registry import BLOCKS, block_options
+from bnnbench.registry import parse_component
+
+READOUTS = ("first", "mean")
 
 # (in_ch, out_ch, kernel_size, stride=1, padding=0, groups=1) -> module; every conv of a
 # model built from blocks goes through one of these
@@ -41,26 +47,6 @@ class BiasPReLU(nn.Module):
         return x if self.bias_out is None else self.bias_out(x)
 
 
-def block_factory(block: str | Mapping[str, Any], binarizer: BinarizerLike) -> ConvFactory:
-    """A ConvFactory building every conv as `blocks.build(block, ..., binarizer=binarizer)`."""
-
-    def make(
-        in_ch: int,
-        out_ch: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-    ) -> nn.Module:
-        blk = blocks.build(
-            block, in_ch, out_ch, kernel_size, stride, padding, groups, binarizer=binarizer
-        )
-        check_expansion(blk)
-        return blk
-
-    return make
-
-
 def real_conv_bn(
     in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int = 0, groups: int = 1
 ) -> nn.Module:
@@ -71,11 +57,97 @@ def real_conv_bn(
     )
 
 
-def check_expansion(blk: nn.Module) -> None:
-    """Raise for blocks that widen the features they pass on (ES): these models can't wire them."""
-    width = getattr(blk, "expansion", 1)
-    if width != 1:
-        raise ValueError(
-            f"block {type(blk).__name__} widens its features {width}x (expansion={width}); "
-            "this model wires blocks of expansion 1 only"
+class BlockChoice:
+    """A block config (a name or {name: ..., **options}) bound to a binarizer: the factory of
+    every binary conv slot of an architecture, `choice(in_ch, out_ch, k, stride, padding, groups)`.
+
+    `expansion` is how much wider than the base width the features between layers are (ES-BNN:
+    tau*g), read before building (Block.expansion_for); an architecture sizes its real layers
+    between blocks (biases, activations, concatenations) by it. An `es` block without a `base`
+    wraps the architecture's `natural` block.
+    """
+
+    def __init__(self, block: str | Mapping[str, Any], binarizer: BinarizerLike, natural: str) -> None:
+        name, options = parse_component(block, "block")
+        BLOCKS.check(name)
+        if name == "es" and options.get("base") is None:
+            options["base"] = natural
+        block_options(name, options)  # unknown keys fail here, before anything is built
+        self.name, self.options = name, options
+        self.binarizer = BinarizerSpec.of(binarizer)
+        self.expansion = int(BLOCKS.get(name).expansion_for(**options))
+
+    def accepts(self, option: str) -> bool:
+        """Whether the block (or, for es, the block it wraps) takes the keyword `option`."""
+        names = [self.name]
+        if self.name == "es":
+            names.append(parse_component(self.options["base"], "block")[0])
+        return any(option in blocks.option_names(n) for n in names)
+
+    def __call__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        **overrides: Any,
+    ) -> nn.Module:
+        """The block for one conv slot of the architecture, at the base widths in_ch -> out_ch."""
+        return blocks.build(
+            {"name": self.name, **self.options, **overrides},
+            in_ch, out_ch, kernel_size, stride, padding, groups, self.binarizer,
         )
+
+
+class Expand(nn.Module):
+    """Tiles features `expansion` times into replicas (ES-BNN: replicas feed the first binary layer)."""
+
+    def __init__(self, expansion: int) -> None:
+        super().__init__()
+        self.expansion = expansion
+
+    def extra_repr(self) -> str:
+        return f"expansion={self.expansion}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x if self.expansion == 1 else x.repeat(1, self.expansion, 1, 1)
+
+
+class Readout(nn.Module):
+    """Expanded features back to the base width: the first replica, or the mean of all
+    (ES-BNN Table 9 finds both as good as reading the full expanded width)."""
+
+    def __init__(self, channels: int, expansion: int = 1, read: str = "first") -> None:
+        super().__init__()
+        if read not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {read!r}")
+        self.channels, self.expansion, self.read = channels, expansion, read
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, expansion={self.expansion}, read={self.read}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.expansion == 1:
+            return x
+        if self.read == "first":
+            return x[:, : self.channels]
+        return x.unflatten(1, (self.expansion, self.channels)).mean(1)
+
+
+def replica_cat(tensors: Sequence[Tensor], expansion: int = 1) -> Tensor:
+    """Concatenate along channels within each replica: replica r of the result is the
+    concatenation of replica r of every input, so the next layer sees replica-major features."""
+    if expansion == 1:
+        return torch.cat(list(tensors), 1)
+    return torch.cat([t.unflatten(1, (expansion, -1)) for t in tensors], 2).flatten(1, 2)
+
+
+def expanded_stem(conv: nn.Module, channels: int, expansion: int, act: bool = False) -> nn.Sequential:
+    """A real stem conv, tiled into replicas, then BN [-> ReLU] at the expanded width: each
+    replica gets its own BN affine, as ES-BNN's code tiles the conv output before its BN."""
+    layers: list[nn.Module] = [conv, Expand(expansion), nn.BatchNorm2d(channels * expansion)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)

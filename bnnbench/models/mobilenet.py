@@ -12,8 +12,7 @@ from bnnbench.models import MODELS
 from bnnbench.models.cls_common import (
     BlockChoice,
     ClassifierHead,
-    Expand,
-    conv_bn,
+    expanded_stem,
     is_cifar_size,
     scale_widths,
 )
@@ -58,23 +57,18 @@ class MobileNetV1Binary(nn.Module):
         num_classes: int,
         in_channels: int,
         stem_stride: int,
-        head: str = "first",
+        readout: str = "first",
         real_strided_dw: bool = False,
     ) -> None:
         super().__init__()
-        if real_strided_dw and not block.accepts("real_dw"):
-            raise ValueError(
-                f"this model keeps the stride-2 depth-wise convs real (real_dw=True): block "
-                f"{block.name!r} has no real_dw option (use bdnet)"
-            )
         e = block.expansion
-        self.stem = nn.Sequential(conv_bn(in_channels, widths[0], 3, stem_stride, 1), Expand(e))
+        self.stem = expanded_stem(nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False), widths[0], e)
         layers = []
         for cin, cout, s in zip(widths[:-1], widths[1:], strides):
             extra = {"real_dw": True} if real_strided_dw and s > 1 else {}
             layers.append(block(cin, cout, 3, s, 1, **extra))
         self.features = nn.Sequential(*layers)
-        self.head = ClassifierHead(widths[-1], num_classes, e, head)
+        self.head = ClassifierHead(widths[-1], num_classes, e, readout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(self.stem(x)))
@@ -91,15 +85,15 @@ def _binary_mobilenet(
     strides: Sequence[int] | None,
     width_mult: float,
     stem_stride: int | None,
-    head: str,
+    readout: str,
     real_strided_dw: bool = False,
 ) -> MobileNetV1Binary:
     widths, strides, stem_stride = _layout(widths, strides, width_mult, input_size, stem_stride)
     choice = BlockChoice(block if block is not None else natural, binarizer, natural)
-    return MobileNetV1Binary(choice, widths, strides, num_classes, in_channels, stem_stride, head, real_strided_dw)
+    return MobileNetV1Binary(choice, widths, strides, num_classes, in_channels, stem_stride, readout, real_strided_dw)
 
 
-@MODELS.register("reactnet_a")
+@MODELS.register("reactnet_a", output="vector", natural_block="reactnet")
 def reactnet_a(
     block: BlockLike | None = "reactnet",
     binarizer: BinarizerLike = "reactnet",
@@ -110,15 +104,15 @@ def reactnet_a(
     strides: Sequence[int] | None = None,
     width_mult: float = 1.0,
     stem_stride: int | None = None,
-    head: str = "first",
+    readout: str = "first",
 ) -> MobileNetV1Binary:
     """ReActNet-A (Liu et al. 2020): MobileNetV1 layout, binary 3x3 regular convs + 1x1 convs."""
     return _binary_mobilenet(
-        "reactnet", block, binarizer, num_classes, in_channels, input_size, widths, strides, width_mult, stem_stride, head
+        "reactnet", block, binarizer, num_classes, in_channels, input_size, widths, strides, width_mult, stem_stride, readout
     )
 
 
-@MODELS.register("bdnet_a")
+@MODELS.register("bdnet_a", output="vector", natural_block="bdnet")
 def bdnet_a(
     block: BlockLike | None = "bdnet",
     binarizer: BinarizerLike = "reactnet",
@@ -129,16 +123,16 @@ def bdnet_a(
     strides: Sequence[int] | None = None,
     width_mult: float = 1.0,
     stem_stride: int | None = None,
-    head: str = "first",
+    readout: str = "first",
 ) -> MobileNetV1Binary:
     """BD-Net-A (Kim et al. 2025): ReActNet-A with binary 1.58-bit depth-wise 3x3 convs and
     pre-BN residuals instead of the binary 3x3 regular convs."""
     return _binary_mobilenet(
-        "bdnet", block, binarizer, num_classes, in_channels, input_size, widths, strides, width_mult, stem_stride, head
+        "bdnet", block, binarizer, num_classes, in_channels, input_size, widths, strides, width_mult, stem_stride, readout
     )
 
 
-@MODELS.register("bdnet_b")
+@MODELS.register("bdnet_b", output="vector", natural_block="bdnet", block_option="real_dw")
 def bdnet_b(
     block: BlockLike | None = "bdnet",
     binarizer: BinarizerLike = "reactnet",
@@ -149,12 +143,12 @@ def bdnet_b(
     strides: Sequence[int] | None = None,
     width_mult: float = 1.0,
     stem_stride: int | None = None,
-    head: str = "first",
+    readout: str = "first",
 ) -> MobileNetV1Binary:
     """BD-Net-B: BD-Net-A whose stride-2 depth-wise convs stay real valued."""
     return _binary_mobilenet(
         "bdnet", block, binarizer, num_classes, in_channels, input_size, widths, strides, width_mult,
-        stem_stride, head, real_strided_dw=True,
+        stem_stride, readout, real_strided_dw=True,
     )
 
 
@@ -172,14 +166,14 @@ class MobileNetV1(nn.Module):
         in_channels: int,
         stem_stride: int,
         act: str = "relu",
-        head: str = "first",
+        readout: str = "first",
     ) -> None:
         super().__init__()
         if act not in ("relu", "none"):
             raise ValueError(f"mobilenet_v1 act must be one of ('relu', 'none'), got {act!r}")
         relu = act == "relu"
         e = block.expansion
-        self.stem = nn.Sequential(conv_bn(in_channels, widths[0], 3, stem_stride, 1, act=relu), Expand(e))
+        self.stem = expanded_stem(nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False), widths[0], e, act=relu)
         layers: list[nn.Module] = []
         for cin, cout, s in zip(widths[:-1], widths[1:], strides):
             layers.append(block(cin, cin, 3, s, 1, groups=cin))
@@ -187,13 +181,13 @@ class MobileNetV1(nn.Module):
             layers.append(block(cin, cout, 1, 1, 0))
             layers.append(nn.ReLU(inplace=True) if relu else nn.Identity())
         self.features = nn.Sequential(*layers)
-        self.head = ClassifierHead(widths[-1], num_classes, e, head)
+        self.head = ClassifierHead(widths[-1], num_classes, e, readout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(self.stem(x)))
 
 
-@MODELS.register("mobilenet_v1")
+@MODELS.register("mobilenet_v1", output="vector", natural_block="plain")
 def mobilenet_v1(
     block: BlockLike | None = "plain",
     binarizer: BinarizerLike = "fp",
@@ -205,9 +199,9 @@ def mobilenet_v1(
     width_mult: float = 1.0,
     stem_stride: int | None = None,
     act: str = "relu",
-    head: str = "first",
+    readout: str = "first",
 ) -> MobileNetV1:
     """MobileNetV1, 32-bit by default (block plain, binarizer fp): the reference of BD-Net Table 2."""
     widths, strides, stem_stride = _layout(widths, strides, width_mult, input_size, stem_stride)
     choice = BlockChoice(block if block is not None else "plain", binarizer, "plain")
-    return MobileNetV1(choice, widths, strides, num_classes, in_channels, stem_stride, act, head)
+    return MobileNetV1(choice, widths, strides, num_classes, in_channels, stem_stride, act, readout)

@@ -12,8 +12,7 @@ from bnnbench.models import MODELS
 from bnnbench.models.cls_common import (
     BlockChoice,
     ClassifierHead,
-    Expand,
-    conv_bn,
+    expanded_stem,
     is_cifar_size,
     scale_widths,
 )
@@ -38,7 +37,7 @@ class ResNet(nn.Module):
         num_classes: int,
         in_channels: int,
         imagenet_stem: bool,
-        head: str = "first",
+        readout: str = "first",
     ) -> None:
         super().__init__()
         if len(widths) != len(depths) or not widths:
@@ -46,11 +45,10 @@ class ResNet(nn.Module):
         if any(d < 1 for d in depths):
             raise ValueError(f"depths must be >= 1, got {list(depths)}")
         e = block.expansion
+        k, s, p = (7, 2, 3) if imagenet_stem else (3, 1, 1)
+        self.stem = expanded_stem(nn.Conv2d(in_channels, widths[0], k, s, p, bias=False), widths[0], e)
         if imagenet_stem:
-            stem: list[nn.Module] = [conv_bn(in_channels, widths[0], 7, 2, 3), nn.MaxPool2d(3, 2, 1)]
-        else:
-            stem = [conv_bn(in_channels, widths[0], 3, 1, 1)]
-        self.stem = nn.Sequential(*stem, Expand(e))
+            self.stem.append(nn.MaxPool2d(3, 2, 1))
         convs: list[nn.Module] = []
         cin = widths[0]
         for i, (width, depth) in enumerate(zip(widths, depths)):
@@ -59,7 +57,7 @@ class ResNet(nn.Module):
                 convs.append(block(cin, width, 3, stride, 1))
                 cin = width
         self.features = nn.Sequential(*convs)
-        self.head = ClassifierHead(widths[-1], num_classes, e, head)
+        self.head = ClassifierHead(widths[-1], num_classes, e, readout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(self.stem(x)))
@@ -75,15 +73,15 @@ def _resnet(
     depths: Sequence[int],
     width_mult: float,
     imagenet_stem: bool | None,
-    head: str,
+    readout: str,
 ) -> ResNet:
     choice = BlockChoice(block if block is not None else "bireal", binarizer, "bireal")
     if imagenet_stem is None:
         imagenet_stem = not is_cifar_size(input_size)
-    return ResNet(choice, scale_widths(widths, width_mult), depths, num_classes, in_channels, imagenet_stem, head)
+    return ResNet(choice, scale_widths(widths, width_mult), depths, num_classes, in_channels, imagenet_stem, readout)
 
 
-@MODELS.register("resnet18")
+@MODELS.register("resnet18", output="vector", natural_block="bireal")
 def resnet18(
     block: BlockLike | None = "bireal",
     binarizer: BinarizerLike = "reactnet",
@@ -94,13 +92,13 @@ def resnet18(
     depths: Sequence[int] = (2, 2, 2, 2),
     width_mult: float = 1.0,
     imagenet_stem: bool | None = None,
-    head: str = "first",
+    readout: str = "first",
 ) -> ResNet:
     """ResNet-18 in the Bi-Real layout (16 binary 3x3 convs, each with a shortcut)."""
-    return _resnet(block, binarizer, num_classes, in_channels, input_size, widths, depths, width_mult, imagenet_stem, head)
+    return _resnet(block, binarizer, num_classes, in_channels, input_size, widths, depths, width_mult, imagenet_stem, readout)
 
 
-@MODELS.register("resnet20")
+@MODELS.register("resnet20", output="vector", natural_block="bireal")
 def resnet20(
     block: BlockLike | None = "bireal",
     binarizer: BinarizerLike = "reactnet",
@@ -111,7 +109,7 @@ def resnet20(
     depths: Sequence[int] = (3, 3, 3),
     width_mult: float = 1.0,
     imagenet_stem: bool | None = None,
-    head: str = "first",
+    readout: str = "first",
 ) -> ResNet:
     """ResNet-20 for CIFAR (He et al. 2016) in the Bi-Real layout: 18 binary 3x3 convs."""
-    return _resnet(block, binarizer, num_classes, in_channels, input_size, widths, depths, width_mult, imagenet_stem, head)
+    return _resnet(block, binarizer, num_classes, in_channels, input_size, widths, depths, width_mult, imagenet_stem, readout)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.convert import convert
-from bnnbench.models.heads import check_task
+from bnnbench.models.heads import check_head
 
 
 class SmpDense(nn.Module):
@@ -52,13 +52,13 @@ def load_encoder_checkpoint(net: nn.Module, path: str | Path) -> None:
         raise ValueError(f"checkpoint {path} does not fit {type(target).__name__}: {err}") from err
 
 
-@MODELS.register("smp")
+@MODELS.register("smp", output="dense", natural_block="cfb", expandable=False)
 def smp_model(
-    block: str | Mapping[str, Any] = "cfb",
+    block: str | Mapping[str, Any] | None = "cfb",
     binarizer: BinarizerLike = "dab",
-    task: str = "seg",
-    num_classes: int | None = None,
-    max_depth: float = 10.0,
+    out_channels: int = 1,
+    head_kind: str = "logits",
+    max_depth: float | None = None,
     in_channels: int = 3,
     arch: str = "Unet",
     encoder_name: str = "resnet18",
@@ -75,7 +75,8 @@ def smp_model(
     """
     import segmentation_models_pytorch as smp  # slow import: only when an smp model is built
 
-    classes = check_task(task, num_classes, max_depth)
+    check_head(head_kind, out_channels, max_depth)
+    block = block if block is not None else "cfb"
     options = dict(options or {})
     if options.pop("encoder_weights", None) is not None:
         raise ValueError(
@@ -86,7 +87,7 @@ def smp_model(
         encoder_name=encoder_name,
         encoder_weights=None,
         in_channels=in_channels,
-        classes=classes,
+        classes=out_channels,
         **options,
     )
     if checkpoint is not None:
@@ -94,4 +95,4 @@ def smp_model(
     if keep is None:
         keep = [first_conv_name(net.encoder, "encoder"), "segmentation_head"]
     convert(net, block, binarizer, keep=keep, copy_weights=checkpoint is not None)
-    return SmpDense(net, max_depth if task == "depth" else None)
+    return SmpDense(net, max_depth if head_kind == "depth" else None)

@@ -1,14 +1,17 @@
-"""UPerNet decoder as in the BiDense code: PSP on the last level, FPN fusion to one map at 1/4."""
+"""UPerNet decoder as in the BiDense code: PSP on the last level, FPN fusion to one map at 1/4.
+
+Features may be `expansion` times wider than the widths given (ES-BNN replicas): biases and
+activations are built at that width and concatenations join replica by replica.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnbench.models.layers import BiasPReLU, ConvFactory
+from bnnbench.models.layers import BiasPReLU, ConvFactory, replica_cat
 
 
 def resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -30,28 +33,30 @@ class PSP(nn.Module):
         bins: Sequence[int],
         dropout: float,
         make_conv: ConvFactory,
+        expansion: int = 1,
     ) -> None:
         super().__init__()
+        self.expansion = expansion
         if not bins or any(b < 1 for b in bins):
             raise ValueError(f"psp_bins must be non-empty positive sizes, got {list(bins)}")
         self.stages = nn.ModuleList(
             nn.Sequential(
                 nn.AdaptiveAvgPool2d(b),
                 make_conv(in_channels, branch_channels, 1),
-                BiasPReLU(branch_channels),
+                BiasPReLU(branch_channels * expansion),
             )
             for b in bins
         )
         self.bottleneck = nn.Sequential(
             make_conv(in_channels + branch_channels * len(bins), out_channels, 3, 1, 1),
-            BiasPReLU(out_channels),
+            BiasPReLU(out_channels * expansion),
             nn.Dropout2d(dropout),
         )
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
         pyramid = [x, *(resize(stage(x), size) for stage in self.stages)]
-        return self.bottleneck(torch.cat(pyramid, 1))
+        return self.bottleneck(replica_cat(pyramid, self.expansion))
 
 
 class FPNFuse(nn.Module):
@@ -63,8 +68,11 @@ class FPNFuse(nn.Module):
     upsampled to level 0 and fused: 3x3 conv (n * channels -> channels) -> bias+PReLU+bias.
     """
 
-    def __init__(self, in_channels: Sequence[int], channels: int, make_conv: ConvFactory) -> None:
+    def __init__(
+        self, in_channels: Sequence[int], channels: int, make_conv: ConvFactory, expansion: int = 1
+    ) -> None:
         super().__init__()
+        self.expansion = expansion
         if len(in_channels) < 2:
             raise ValueError(f"FPN needs at least 2 levels, got in_channels={list(in_channels)}")
         self.lateral0 = (
@@ -74,7 +82,7 @@ class FPNFuse(nn.Module):
         self.smooth = make_conv(channels, channels, 3, 1, 1)
         self.fusion = nn.Sequential(
             make_conv(len(in_channels) * channels, channels, 3, 1, 1),
-            BiasPReLU(channels, out_bias=True),
+            BiasPReLU(channels * expansion, out_bias=True),
         )
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
@@ -85,7 +93,7 @@ class FPNFuse(nn.Module):
         ]
         levels.append(lat[-1])
         size = levels[0].shape[-2:]
-        return self.fusion(torch.cat([resize(p, size) for p in levels], 1))
+        return self.fusion(replica_cat([resize(p, size) for p in levels], self.expansion))
 
 
 class UPerNet(nn.Module):
@@ -99,11 +107,12 @@ class UPerNet(nn.Module):
         psp_bins: Sequence[int],
         dropout: float,
         make_conv: ConvFactory,
+        expansion: int = 1,
     ) -> None:
         super().__init__()
         top = in_channels[-1]
-        self.psp = PSP(top, psp_channels, top, psp_bins, dropout, make_conv)
-        self.fpn = FPNFuse(in_channels, channels, make_conv)
+        self.psp = PSP(top, psp_channels, top, psp_bins, dropout, make_conv, expansion)
+        self.fpn = FPNFuse(in_channels, channels, make_conv, expansion)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         return self.fpn([*features[:-1], self.psp(features[-1])])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnnbench.registry import Registry, import_submodules
+from bnnbench.registry import TASKS, import_submodules
 
-TASKS = Registry("task")
 
 
 def build(name: str, **kwargs: Any) -> Any:

@@ -30,7 +30,7 @@ def worker(name: str, batch: int, steps: int, size: int, device: str) -> dict:
 
     torch.manual_seed(0)
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    model = models.build("convnext_upernet", block="cfb", binarizer=name, task="seg", num_classes=150).to(device)
+    model = models.build("convnext_upernet", block="cfb", binarizer=name, out_channels=150).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, size, size, device=device)
     y = torch.randint(0, 150, (batch, size, size), device=device)

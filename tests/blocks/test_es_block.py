@@ -15,7 +15,7 @@ def test_widths_and_replicas(tau, g):
     # groups and its output is tiled tau^2*g times (Eq. 2: X = Rep(tau^2, ...))
     torch.manual_seed(0)
     cin, cout, e = 8, 16, tau * g
-    blk = K.build("es", cin, cout, 3, 1, 1, groups=g, binarizer="reactnet", tau=tau)
+    blk = K.build({"name": "es", "groups": g}, cin, cout, 3, 1, 1, binarizer="reactnet", tau=tau)
     assert blk.expansion == e == K.BLOCKS.get("es").expansion_for(tau=tau, groups=g)
     inner = blk.base.conv.conv
     assert inner.weight.shape == (cout // tau, cin * tau, 3, 3) and inner.groups == g
@@ -32,7 +32,7 @@ def test_widths_and_replicas(tau, g):
 def test_binary_macs_are_those_of_the_base_conv(tau, g):
     # Sec. 3.2-3.3: C_out/tau outputs of a group conv over C_in*tau*g/g inputs = C_in*C_out*k^2
     cin, cout, hw = 8, 16, 6
-    blk = K.build("es", cin, cout, 3, 1, 1, groups=g, binarizer="bnn", tau=tau)
+    blk = K.build({"name": "es", "groups": g}, cin, cout, 3, 1, 1, binarizer="bnn", tau=tau)
     cost = complexity.count(blk, (cin * tau * g, hw, hw))
     assert cost.bops == cin * cout * 9 * hw * hw
     assert cost.binary_params == cin * cout * 9  # the parameter count is unchanged too
@@ -43,7 +43,7 @@ def test_wrapped_block_keeps_its_bops(base):
     cin, cout, hw = 8, 16, 8
     plain = complexity.count(K.build(base, cin, cout, 3, 2, 1, binarizer="reactnet"), (cin, hw, hw))
     es = complexity.count(
-        K.build("es", cin, cout, 3, 2, 1, groups=2, binarizer="reactnet", base=base, tau=2), (cin * 4, hw, hw)
+        K.build({"name": "es", "groups": 2}, cin, cout, 3, 2, 1, binarizer="reactnet", base=base, tau=2), (cin * 4, hw, hw)
     )
     assert es.bops == plain.bops and es.flops == plain.flops
 
@@ -51,7 +51,7 @@ def test_wrapped_block_keeps_its_bops(base):
 @pytest.mark.parametrize("binarizer", B.names())
 def test_composes_with_every_binarizer(binarizer):
     torch.manual_seed(0)
-    blk = K.build("es", 8, 16, 3, 2, 1, groups=2, binarizer=binarizer, base="reactnet", tau=2)
+    blk = K.build({"name": "es", "groups": 2}, 8, 16, 3, 2, 1, binarizer=binarizer, base="reactnet", tau=2)
     x = torch.randn(2, 32, 8, 8, requires_grad=True)
     y = blk(x)
     assert y.shape == (2, 64, 4, 4)
@@ -68,13 +68,9 @@ def test_base_options_and_mapping_are_forwarded():
 
 def test_clear_errors():
     with pytest.raises(ValueError, match=r"out_channels divisible by tau\*groups: out_channels=12, tau=4, groups=2"):
-        K.build("es", 8, 12, 3, 1, 1, groups=2, tau=4)
+        K.build({"name": "es", "groups": 2}, 8, 12, 3, 1, 1, tau=4)
     with pytest.raises(ValueError, match="tau must be an integer >= 1"):
         K.build("es", 8, 8, 3, 1, 1, tau=0)
-    with pytest.raises(ValueError, match="depth-wise"):
-        K.build("es", 16, 16, 3, 1, 1, groups=16)
-    with pytest.raises(ValueError, match="wraps regular convs only"):
-        K.build("es", 8, 8, 3, 1, 1, base="bdnet")
     with pytest.raises(ValueError, match="cannot wrap itself"):
         K.build("es", 8, 8, 3, 1, 1, base="es")
     with pytest.raises(KeyError, match="valid choices"):
@@ -86,3 +82,34 @@ def test_expand_shrink_conv_alone():
     assert conv.copies == 8 and conv.conv.out_channels == 4
     y = conv(torch.randn(1, 16, 3, 3))
     assert y.shape == (1, 32, 3, 3) and torch.equal(y[:, :4], y[:, 28:])
+
+
+@pytest.mark.parametrize("base", ["plain", "bdnet", "reactnet"])
+def test_grouped_slots_run_per_replica(base):
+    # ES-BNN shrinks regular convs only; a depth-wise slot keeps one filter per channel of every
+    # replica (groups x tau*g), and the regular convs inside the block are still shrunk
+    torch.manual_seed(0)
+    tau, g, c = 2, 2, 8
+    e = tau * g
+    blk = K.build({"name": "es", "groups": g}, c, c, 3, 1, 1, groups=c, binarizer="reactnet", base=base, tau=tau)
+    depthwise = [m for m in blk.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels]
+    assert depthwise and all(m.in_channels == c * e for m in depthwise)
+    shrunk = [m for m in blk.modules() if isinstance(m, ExpandShrinkConv)]
+    assert bool(shrunk) == (base != "plain")
+    x = torch.randn(2, c * e, 6, 6)
+    assert blk(x).shape == (2, c * e, 6, 6)
+    # replicas stay apart: changing replica 0 of the input changes only replica 0 of a plain block
+    if base == "plain":
+        x2 = x.clone()
+        x2[:, :c] += 1.0
+        diff = (blk.eval()(x2) - blk(x)).abs().sum((0, 2, 3)).reshape(e, c).sum(1)
+        assert diff[0] > 0 and torch.all(diff[1:] == 0)
+
+
+def test_groups_option_groups_the_regular_convs_of_other_blocks():
+    blk = K.build({"name": "plain", "groups": 2}, 8, 8, 3, 1, 1)
+    assert blk.conv.groups == 2
+    with pytest.raises(ValueError, match="already has groups=8"):
+        K.build({"name": "plain", "groups": 2}, 8, 8, 3, 1, 1, groups=8)
+    with pytest.raises(ValueError, match="has no option 'tua': valid options are"):
+        K.build({"name": "es", "tua": 2}, 8, 8, 3, 1, 1)

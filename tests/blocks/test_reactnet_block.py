@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import bnnbench.blocks as K
+from bnnbench.blocks.bypass import cfb
 from bnnbench.blocks.layers import Maxout, RPReLU
 
 
@@ -74,8 +75,29 @@ def test_3x3_is_a_full_conv_and_pointwise_convs_are_c_to_c():
     assert isinstance(blk.act1, RPReLU) and isinstance(blk.act2, RPReLU)
 
 
-def test_bad_channels_and_activation_are_rejected():
-    with pytest.raises(ValueError, match="multiple of in_channels.*in=8, out=12"):
-        K.build("reactnet", 8, 12, 3, 1, 1)
+def test_doubling_convs_share_one_activation_binarizer():
+    # the authors' code binarizes o1 once (one `move21` threshold) for both 1x1 convs
+    blk = K.build("reactnet", 8, 16, 3, 1, 1, binarizer="reactnet")
+    assert blk.pw[0].binarizer is blk.pw[1].binarizer
+    assert sum(p.numel() for n, p in blk.named_parameters() if "binarizer" in n) == 8 + 8
+
+
+@pytest.mark.parametrize("cout", [2, 4, 12])
+def test_other_widths_use_one_conv_and_the_cfb_bypass(cout):
+    # reduction / non-integer ratio: o2 = BN(binconv1x1(RSign(o1))) + CFB(o1, C_out)  (BiDense Eq. 11)
+    torch.manual_seed(0)
+    blk = K.build("reactnet", 8, cout, 3, 1, 1, binarizer="reactnet", act="none").eval()
+    _randomize_bn(blk)
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        o1 = _bn(F.conv2d(_sign(x), _meanabs(blk.conv.weight), padding=1), blk.bn) + x
+        conv = blk.pw[0]
+        expected = _bn(F.conv2d(_sign(o1), _meanabs(conv.weight)), blk.bn_pw[0]) + cfb(o1, cout)
+        got = blk(x)
+    assert conv.weight.shape == (cout, 8, 1, 1)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_bad_activation_is_rejected():
     with pytest.raises(ValueError, match="act must be one of"):
         K.build("reactnet", 8, 8, 3, 1, 1, act="gelu")

@@ -5,7 +5,7 @@ import torch
 
 from bnnbench import models
 from bnnbench.blocks.es import ExpandShrinkBlock
-from bnnbench.models.cls_common import BlockChoice
+from bnnbench.models.layers import BlockChoice
 from bnnbench.models.mobilenet import MOBILENET_WIDTHS, default_strides
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/models/conftest.py
@@ -55,21 +55,21 @@ def test_es_with_any_binarizer_on_resnet20():
 
 
 def test_head_reads_the_base_width():
-    model = models.build("resnet20", block=ES, head="mean", **ES_NARROW["resnet20"])
+    model = models.build("resnet20", block=ES, readout="mean", **ES_NARROW["resnet20"])
     assert model.head.fc.in_features == 32  # 64 * 0.5, not 8x wider
     feats = torch.randn(2, 32 * 8, 4, 4)
     pooled = feats.reshape(2, 8, 32, 4, 4).mean(1).mean((2, 3))
     assert torch.allclose(model.head(feats), model.head.fc(pooled), atol=1e-6)
-    with pytest.raises(ValueError, match="head read must be one of"):
-        models.build("resnet20", head="all", **NARROW)
+    with pytest.raises(ValueError, match="readout must be one of"):
+        models.build("resnet20", readout="all", **NARROW)
 
 
 def test_mobilenet_layout():
     # ReActNet-A: stride 2 where the width changes, except 32 -> 64
     assert default_strides(MOBILENET_WIDTHS) == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
     m = models.build("reactnet_a")
-    assert m.stem[0][0].stride == (2, 2) and len(m.features) == 13
-    assert models.build("reactnet_a", input_size=(32, 32)).stem[0][0].stride == (1, 1)  # CIFAR stem
+    assert m.stem[0].stride == (2, 2) and len(m.features) == 13
+    assert models.build("reactnet_a", input_size=(32, 32)).stem[0].stride == (1, 1)  # CIFAR stem
 
 
 def _n_binary_convs(model):
@@ -78,10 +78,10 @@ def _n_binary_convs(model):
 
 def test_resnet_stems_and_depth():
     r18 = models.build("resnet18", num_classes=10)
-    assert r18.stem[0][0].kernel_size == (7, 7) and isinstance(r18.stem[1], torch.nn.MaxPool2d)
+    assert r18.stem[0].kernel_size == (7, 7) and isinstance(r18.stem[-1], torch.nn.MaxPool2d)
     assert _n_binary_convs(r18) == 16  # Bi-Real: 16 binary convs
     r18c = models.build("resnet18", input_size=(32, 32), num_classes=10)
-    assert r18c.stem[0][0].kernel_size == (3, 3) and len(r18c.stem) == 2  # conv-bn, expand
+    assert r18c.stem[0].kernel_size == (3, 3) and len(r18c.stem) == 3  # conv, expand, bn
     r20 = models.build("resnet20")
     assert _n_binary_convs(r20) == 18
 
@@ -89,7 +89,7 @@ def test_resnet_stems_and_depth():
 def test_imagenet_sized_input_runs():
     for name in ["resnet18", "bdnet_b"]:
         model = models.build(name, width_mult=0.125, num_classes=10, input_size=(72, 72))
-        assert model.stem[0][0].stride == (2, 2)  # > 64 px: the ImageNet stem
+        assert model.stem[0].stride == (2, 2)  # > 64 px: the ImageNet stem
         _forward_backward(model, size=72)
 
 
@@ -108,8 +108,10 @@ def test_block_groups_option():
     assert m.features[0].conv.groups == 2
     with pytest.raises(ValueError, match="already has groups"):
         models.build("mobilenet_v1", block={"name": "plain", "groups": 2}, **NARROW)
-    with pytest.raises(ValueError, match="depth-wise"):
-        models.build("mobilenet_v1", block={"name": "es", "tau": 2}, **NARROW)
+    # es on a depth-wise layer runs it per replica (groups x tau*g) instead of shrinking it
+    m = models.build("mobilenet_v1", block={"name": "es", "tau": 2}, **NARROW)
+    dw = m.features[0].base.conv
+    assert dw.groups == dw.in_channels == 2 * m.stem[0].out_channels
 
 
 def test_block_choice_reads_expansion_before_building():

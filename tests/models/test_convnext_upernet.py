@@ -20,7 +20,7 @@ def full(one_thread):
     torch.manual_seed(0)
     out = {}
     for name in ("fp", "bnn", "reactnet", "dab"):
-        model = models.build("convnext_upernet", binarizer=name, num_classes=150)
+        model = models.build("convnext_upernet", binarizer=name, out_channels=150)
         in_ch = sum(
             m.in_channels for m in model.modules() if isinstance(m, BinaryConv2d) and m.binary
         )
@@ -84,7 +84,7 @@ def test_binary_params_vs_paper(full):
 @pytest.mark.parametrize("binarizer", ["dab", "fp"])
 def test_narrow_seg_forward_backward(binarizer):
     torch.manual_seed(0)
-    model = models.build("convnext_upernet", binarizer=binarizer, num_classes=5, **NARROW)
+    model = models.build("convnext_upernet", binarizer=binarizer, out_channels=5, **NARROW)
     x = torch.randn(2, 3, 64, 64, requires_grad=True)
     y = model(x)
     assert y.shape == (2, 5, 64, 64)
@@ -97,7 +97,7 @@ def test_narrow_seg_forward_backward(binarizer):
 def test_narrow_depth_in_range_at_odd_size():
     torch.manual_seed(0)
     model = models.build(
-        "convnext_upernet", task="depth", max_depth=10.0, num_classes=None, **NARROW
+        "convnext_upernet", head_kind="depth", max_depth=10.0, out_channels=1, **NARROW
     )
     x = torch.randn(2, 3, 60, 76)
     y = model(x)
@@ -109,7 +109,7 @@ def test_narrow_depth_in_range_at_odd_size():
 
 def test_block_residual_auto_follows_the_binarizer():
     def residual(**kw):
-        model = models.build("convnext_upernet", num_classes=3, **NARROW, **kw)
+        model = models.build("convnext_upernet", out_channels=3, **NARROW, **kw)
         return model.encoder.stages[0][0].residual
 
     assert residual(binarizer="fp") and not residual(binarizer="dab")
@@ -125,7 +125,7 @@ def test_config_mappings_reach_blocks_and_binarizers():
         "convnext_upernet",
         block={"name": "cfb", "grouping": "contiguous"},
         binarizer=BinarizerSpec.of({"name": "dab", "threshold": "none"}),
-        num_classes=3,
+        out_channels=3,
         **NARROW,
     )
     dw = model.encoder.stages[0][0].dwconv
@@ -135,7 +135,7 @@ def test_config_mappings_reach_blocks_and_binarizers():
 
 def test_real_head_option_and_wider_fpn():
     model = models.build(
-        "convnext_upernet", num_classes=3, real_head=True, **{**NARROW, "fpn_channels": 24}
+        "convnext_upernet", out_channels=3, real_head=True, **{**NARROW, "fpn_channels": 24}
     )
     cost = complexity.count(model, (3, 64, 64))
     real = {n for n, kind, _ in cost.layers if kind == "real"}
@@ -147,14 +147,14 @@ def test_real_head_option_and_wider_fpn():
     "kwargs, match",
     [
         (dict(dims=(16, 32), depths=(1, 1, 1)), "same length"),
-        (dict(task="cls"), "task"),
-        (dict(task="seg", num_classes=None), "num_classes"),
-        (dict(task="depth", max_depth=0.0), "max_depth"),
+        (dict(head_kind="cls"), "head_kind"),
+        (dict(out_channels=0), "out_channels"),
+        (dict(head_kind="depth", max_depth=0.0), "max_depth"),
         (dict(psp_bins=()), "psp_bins"),
     ],
 )
 def test_impossible_arguments_raise(kwargs, match):
-    args = {**NARROW, "num_classes": 3, **kwargs}
+    args = {**NARROW, "out_channels": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         models.build("convnext_upernet", **args)
 

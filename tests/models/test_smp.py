@@ -13,7 +13,7 @@ SMALL_UNET = dict(decoder_channels=(32, 16, 16, 8, 8))
 def test_unet_resnet18_seg_converts_and_trains():
     torch.manual_seed(0)
     model = models.build(
-        "smp", arch="Unet", encoder_name="resnet18", num_classes=5, options=SMALL_UNET
+        "smp", arch="Unet", encoder_name="resnet18", out_channels=5, options=SMALL_UNET
     )
     x = torch.randn(2, 3, 64, 64)
     y = model(x)
@@ -34,7 +34,7 @@ def test_deeplabv3plus_depth_with_dilated_convs():
         "smp",
         arch="DeepLabV3Plus",
         encoder_name="resnet18",
-        task="depth",
+        head_kind="depth",
         max_depth=8.0,
         block="plain",
         binarizer="reactnet",
@@ -51,7 +51,7 @@ def test_local_checkpoint_initialises_kept_and_binary_convs(tmp_path):
     path = tmp_path / "resnet18.pth"
     torch.save(state, path)
     model = models.build(
-        "smp", encoder_name="resnet18", num_classes=3, checkpoint=str(path), options=SMALL_UNET
+        "smp", encoder_name="resnet18", out_channels=3, checkpoint=str(path), options=SMALL_UNET
     )
     enc = model.net.encoder
     assert torch.equal(enc.conv1.weight, state["conv1.weight"])
@@ -61,6 +61,6 @@ def test_local_checkpoint_initialises_kept_and_binary_convs(tmp_path):
 
 def test_no_downloads():
     with pytest.raises(ValueError, match="checkpoint"):
-        models.build("smp", num_classes=3, options=dict(encoder_weights="imagenet"))
+        models.build("smp", out_channels=3, options=dict(encoder_weights="imagenet"))
     with pytest.raises(FileNotFoundError):
-        models.build("smp", num_classes=3, checkpoint="/nonexistent/encoder.pth")
+        models.build("smp", out_channels=3, checkpoint="/nonexistent/encoder.pth")

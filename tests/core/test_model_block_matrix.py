@@ -1,0 +1,75 @@
+"""Every block in every model: forward and backward on a tiny input; the impossible pairs,
+listed here and in `bnnbench.compat` with their reasons, raise before anything is built."""
+
+import pytest
+import torch
+
+from bnnbench import blocks, compat, models
+
+DENSE = {"out_channels": 3}
+CLS = {"num_classes": 4, "input_size": (32, 32), "width_mult": 0.125}
+SMALL = {
+    "convnext_upernet": {**DENSE, "dims": [8, 16, 16, 16], "depths": [1, 1, 1, 1], "decoder_channels": 8,
+                         "head_channels": 8},
+    "smp": {**DENSE, "arch": "Unet", "encoder_name": "resnet18", "options": {"decoder_channels": [16, 16, 8, 8, 8]}},
+    "reactnet_a": CLS,
+    "bdnet_a": CLS,
+    "bdnet_b": CLS,
+    "mobilenet_v1": CLS,
+    "resnet18": CLS,
+    "resnet20": {"num_classes": 4, "input_size": (32, 32), "width_mult": 0.5},
+}
+BLOCKS = [*blocks.names(), "auto"]
+# (model, block): cannot work, and why (the message compat gives)
+IMPOSSIBLE = {
+    ("smp", "es"): "existing network whose convs are swapped in place",
+    **{("bdnet_b", b): "has no real_dw option" for b in ("plain", "cfb", "reactnet", "bisrnet", "bireal")},
+}
+
+
+def test_every_model_is_in_the_matrix():
+    assert sorted(SMALL) == models.names()
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("model", models.names())
+def test_every_block_in_every_model(model, block):
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    kwargs = dict(SMALL[model], binarizer="reactnet", block=None if block == "auto" else block)
+    if (model, block) in IMPOSSIBLE:
+        with pytest.raises(compat.IncompatibleError, match=IMPOSSIBLE[(model, block)]):
+            models.build(model, **kwargs)
+        return
+    net = models.build(model, **kwargs)
+    x = torch.randn(2, 3, 32, 32)
+    out = net(x)
+    assert out.shape == ((2, 3, 32, 32) if "out_channels" in SMALL[model] else (2, 4))
+    out.square().mean().backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("binarizer", ["fp", "bnn", "dab"])
+@pytest.mark.parametrize("block", ["es", "bisrnet", "reactnet"])
+def test_dense_model_with_other_binarizers(block, binarizer):
+    net = models.build("convnext_upernet", binarizer=binarizer, block=block, **SMALL["convnext_upernet"])
+    out = net(torch.randn(2, 3, 32, 32))
+    out.mean().backward()
+    assert out.shape == (2, 3, 32, 32)
+
+
+def test_es_features_stay_per_replica_in_the_dense_model():
+    # replica-wise concatenation: a model whose replicas start equal keeps them equal up to the
+    # per-replica BN affines; with the stem BN at identity and eval mode, every replica is equal
+    torch.manual_seed(0)
+    net = models.build("convnext_upernet", binarizer="reactnet", block={"name": "es", "tau": 2},
+                       **SMALL["convnext_upernet"]).eval()
+    feats = net.decoder(net.encoder(torch.randn(1, 3, 32, 32)))
+    assert feats.shape[1] == 8 * 2
+
+
+def test_convert_refuses_an_expanding_block_with_the_reason():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Conv2d(8, 8, 3))
+    with pytest.raises(compat.IncompatibleError, match="widens the features between layers 4x"):
+        models.convert(net, block={"name": "es", "tau": 2, "groups": 2}, binarizer="bnn")
