@@ -27,6 +27,7 @@ class AdaBin(ActivationBinarizer):
     """
 
     weight = "adabin"
+    weight_init = "fan_out_normal"  # official code: normal(0, sqrt(2 / (k*k*C_out)))
     symmetric_levels = False  # two levels centred on alpha*beta (or beta), not on 0
 
     def __init__(self, channels: int, center: str = "code") -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+from bnnbench.binarizers.weight_init import WEIGHT_INITS
 
 if TYPE_CHECKING:  # the export package is imported only when a model is exported
     from bnnbench.export.codes import ActivationCode
@@ -25,7 +27,9 @@ class ActivationBinarizer(nn.Module):
     `weight`: the registry name of the method's weight binarizer; `conv_bias`: whether the
     method gives its binary convs a bias; `binary`: False only for the real-valued baseline;
     `levels_per_channel`: how many values the output takes per (sample, channel) (2 lets the
-    conv store its saved input as one byte per element); `symmetric_levels`: they are +-s.
+    conv store its saved input as one byte per element); `symmetric_levels`: they are +-s;
+    `weight_init`: how the method's code initialises the latent weights of its binary convs
+    (a name in `bnnbench.binarizers.weight_init.WEIGHT_INITS`).
     """
 
     weight: ClassVar[str] = "meanabs"
@@ -33,6 +37,7 @@ class ActivationBinarizer(nn.Module):
     binary: ClassVar[bool] = True
     levels_per_channel: ClassVar[int] = 2  # distinct output values per (sample, channel)
     symmetric_levels: ClassVar[bool] = True  # those values are +-s (s >= 0) per (sample, channel)
+    weight_init: ClassVar[str] = "conv_default"
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -42,6 +47,10 @@ class ActivationBinarizer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
+
+    def init_weight(self, weight: Tensor) -> None:
+        """Initialise the latent real weight of the conv this binarizer feeds, as the method's code does."""
+        WEIGHT_INITS[self.weight_init](weight)
 
     def export_code(self) -> ActivationCode | None:
         """This binarizer as packed-bit thresholds and levels (`bnnbench.export.codes`); None: no export rule."""

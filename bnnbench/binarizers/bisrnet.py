@@ -23,6 +23,7 @@ class BiSRNet(ActivationBinarizer):
     """
 
     weight = "meanabs"
+    weight_init = "conv_default"  # BiSRNet (BiSCI) code keeps nn.Conv2d's init
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels)

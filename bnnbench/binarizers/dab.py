@@ -69,6 +69,7 @@ class DAB(ActivationBinarizer):
     """
 
     weight = "meanabs"
+    weight_init = "normal_1e3"  # BiDense code: binary conv weights normal(std=1e-3)
 
     def __init__(
         self, channels: int, threshold: str = "adaptive", scale: str = "adaptive", init_std: float = 1e-3

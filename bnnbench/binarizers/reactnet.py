@@ -20,6 +20,7 @@ class RSign(ActivationBinarizer):
     """ReActNet Eq. 1: sign(x - beta) with a learnable per-channel threshold `beta` (init 0)."""
 
     weight = "meanabs"
+    weight_init = "uniform_1e3"  # liuzechun/ReActNet: torch.rand(...) * 0.001
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels)

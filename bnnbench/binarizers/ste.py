@@ -7,6 +7,8 @@ would keep every intermediate).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -69,6 +71,45 @@ class _EDE(torch.autograd.Function):
         return grad * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * v) ** 2), None, None
 
 
+class _ReSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor, t: float, o: float) -> Tensor:
+        ctx.save_for_backward(v)
+        ctx.t, ctx.o = t, o
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (v,) = ctx.saved_tensors
+        return grad * reste_grad(v, ctx.t, ctx.o), None, None
+
+
+class _TrainingAware(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v: Tensor, t: float, k: float) -> Tensor:
+        ctx.save_for_backward(v)
+        ctx.t, ctx.k = t, k
+        return sign(v)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (v,) = ctx.saved_tensors
+        t, k = ctx.t, ctx.k
+        return grad * (k * (math.sqrt(2.0) * t - t * t * v.abs())).clamp_min(0), None, None
+
+
+RESTE_INTERVAL = 0.1  # ReSTE's code: below this |v| the power law is replaced by its secant
+
+
+def reste_grad(v: Tensor, t: float, o: float) -> Tensor:
+    """ReSTE derivative of sign(v)|v|^(1/o) (Wu et al. 2023): (1/o) |v|^((1-o)/o) for 0.1 < |v| <= t, the
+    secant slope 0.1^(1/o) / 0.1 for |v| <= 0.1 (where the power law is unbounded), 0 beyond t."""
+    a = v.abs()
+    inner = RESTE_INTERVAL ** (1.0 / o) / RESTE_INTERVAL
+    power = a.clamp_min(RESTE_INTERVAL).pow((1.0 - o) / o).div_(o)
+    return torch.where(a <= RESTE_INTERVAL, inner, torch.where(a <= t, power, 0.0))
+
+
 def approx_sign_grad(v: Tensor) -> Tensor:
     """Bi-Real ApproxSign derivative: 2 + 2v on [-1, 0), 2 - 2v on [0, 1), 0 elsewhere."""
     return (2 - 2 * v.abs()).clamp_min(0)
@@ -94,7 +135,22 @@ def ede(v: Tensor, t: float, k: float) -> Tensor:
     return _EDE.apply(v, t, k)
 
 
-def ede_schedule(epoch: int, max_epochs: int) -> tuple[float, float]:
-    """IR-Net EDE parameters at `epoch` of `max_epochs`: t = 10^(-3 + 4 e/E), k = max(1/t, 1)."""
-    t = 10.0 ** (-3.0 + 4.0 * epoch / max(max_epochs, 1))
+def reste(v: Tensor, t: float, o: float) -> Tensor:
+    """sign with ReSTE's rectified straight-through gradient (power 1/o, clipped at |v| = t)."""
+    return _ReSTE.apply(v, t, o)
+
+
+def training_aware(v: Tensor, t: float, k: float) -> Tensor:
+    """sign with RBNN's training-aware approximation: gradient k (sqrt(2) t - t^2 |v|), >= 0."""
+    return _TrainingAware.apply(v, t, k)
+
+
+def ede_schedule(epoch: int, max_epochs: int, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
+    """EDE parameters at `epoch` of `max_epochs`: t log-linear from t_min to t_max, k = max(1/t, 1).
+
+    t = 10^(log10 t_min + (log10 t_max - log10 t_min) e/E) (IR-Net's `Log_UP`); the defaults
+    1e-3 .. 10 are AdaBin's, IR-Net's code uses 0.1 .. 10 and RBNN's 0.01 .. 10.
+    """
+    lo, hi = math.log10(t_min), math.log10(t_max)
+    t = 10.0 ** (lo + (hi - lo) * epoch / max(max_epochs, 1))
     return t, max(1.0 / t, 1.0)

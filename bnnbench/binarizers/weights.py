@@ -2,42 +2,68 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.ste import ede, ede_schedule
-from bnnbench.registry import Registry
+from bnnbench.registry import WEIGHT_BINARIZERS
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import WeightCode
 
-WEIGHT_BINARIZERS = Registry("weight binarizer")
 
 _FAN_IN = (1, 2, 3)  # statistics per output channel over (C_in/g, k, k), grouped convs included
 
 
+GRADS = ("ste", "scaled", "xnor")
+
+
+def standardize(w: Tensor, eps: float = 0.0) -> Tensor:
+    """(W - mean) / sqrt(var + eps) per output channel over (C_in/g, k, k), var unbiased, with gradient.
+
+    IR-Net and RBNN divide by the std (eps 0), ReCU and SiMaN by sqrt(var + 1e-5). A filter of one
+    weight (depth-wise 1x1) has no unbiased variance: it centres to 0 and stays 0 here, where the
+    authors' code would give NaN.
+    """
+    n = w[0].numel()
+    centred = w - w.mean(dim=_FAN_IN, keepdim=True)
+    var = centred.var(dim=_FAN_IN, keepdim=True, correction=1 if n > 1 else 0)
+    return centred / (var + eps).sqrt().clamp_min(1e-12)
+
+
 class _ScaledSign(torch.autograd.Function):
-    """scale * sign(W) with the clipped STE, scale = mean|W| per output channel (or 1), detached.
+    """scale * sign(W) with a clipped-STE gradient, scale = mean|W| per output channel (or 1), detached.
 
     Saves W itself (a parameter, so no extra memory) instead of a mask, and takes three passes
     over the weights instead of seven: binarizing 40M weights every step is not free on CPU.
+    `grad` "ste": dL/dW = g 1_{|W| <= 1}, unscaled, as the authors' code of ReActNet, Bi-Real,
+    BiDense and BiSRNet computes it with (alpha sign W).detach() - clamp(W).detach() + clamp(W);
+    "scaled": g alpha 1_{|W| <= 1} (alpha held constant); "xnor": g (alpha 1_{|W| <= 1} + 1/n),
+    XNOR-Net's weight gradient (Rastegari et al. 2016, Sec. 3.2), n = C_in/g k k.
     """
 
     @staticmethod
-    def forward(ctx, w: Tensor, scaled: bool) -> Tensor:
+    def forward(ctx, w: Tensor, scaled: bool, grad: str = "ste") -> Tensor:
         if scaled:
             scale = mean_abs(w)
         else:
             scale = torch.ones((), dtype=w.dtype, device=w.device)
         ctx.save_for_backward(w, scale)
+        ctx.grad = grad
         return torch.where(w >= 0, scale, -scale)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
         w, scale = ctx.saved_tensors
-        return torch.where(w.abs() <= 1, grad * scale, 0), None
+        if ctx.grad == "ste":
+            return torch.where(w.abs() <= 1, grad, 0), None, None
+        out = torch.where(w.abs() <= 1, grad * scale, 0)
+        if ctx.grad == "xnor":
+            out = out + grad / w[0].numel()
+        return out, None, None
 
 
 def mean_abs(w: Tensor) -> Tensor:
@@ -58,6 +84,44 @@ class WeightBinarizer(nn.Module):
         """The binary form of `w` as sign source, scale and offset (`bnnbench.export.codes`); None: no export rule."""
         return None
 
+    def bind(self, weight: Tensor) -> None:
+        """Create state sized by the conv's weight (called once by the conv, after its init)."""
+
+
+class LearnedScaleWeight(WeightBinarizer):
+    """A binary weight times a learnable per-output-channel scale `alpha` (C_out, 1, 1, 1).
+
+    Multiplying the weight by alpha_o is multiplying the conv's output channel o by it, which
+    is how XNOR-Net++, ReCU, RBNN and SiMaN write their learned scale. `alpha` is created by
+    `bind`, init mean|W| per output channel unless a subclass says otherwise.
+    """
+
+    def bind(self, weight: Tensor) -> None:
+        self.alpha = nn.Parameter(self.initial_alpha(weight.detach()))
+
+    def initial_alpha(self, w: Tensor) -> Tensor:
+        """alpha at init: mean|W| per output channel (RBNN's and SiMaN's code)."""
+        return w.abs().mean(dim=_FAN_IN, keepdim=True)
+
+    def scale(self, w: Tensor) -> Tensor:
+        return self.alpha.detach()
+
+    def sign_source(self, w: Tensor) -> Tensor:
+        """The tensor whose sign (+1 at 0) is the binary weight before the scale."""
+        return w
+
+    @torch.no_grad()
+    def export_code(self, w: Tensor) -> WeightCode:
+        """Bits `sign_source(W)` >= 0, scale alpha (an unbound binarizer answers for a bound copy)."""
+        from bnnbench.export.codes import WeightCode
+
+        bound = self
+        if not hasattr(self, "alpha"):
+            bound = copy.deepcopy(self)
+            bound.bind(w)
+        bound = bound.eval() if bound is not self else bound
+        return WeightCode(bound.sign_source(w.detach().float()), bound.alpha.detach().float().reshape(-1))
+
 
 @WEIGHT_BINARIZERS.register("identity")
 class IdentityWeight(WeightBinarizer):
@@ -69,12 +133,17 @@ class IdentityWeight(WeightBinarizer):
         return w
 
 
+def sign_ste(w: Tensor) -> Tensor:
+    """sign(W) with the clipped STE g 1_{|W| <= 1}, saving only W."""
+    return _ScaledSign.apply(w, False)
+
+
 @WEIGHT_BINARIZERS.register("sign")
 class SignWeight(WeightBinarizer):
     """sign(W) with the clipped STE, no scale (BNN, Hubara et al. 2016)."""
 
     def forward(self, w: Tensor) -> Tensor:
-        return _ScaledSign.apply(w, False)
+        return sign_ste(w)
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
@@ -86,13 +155,21 @@ class SignWeight(WeightBinarizer):
 
 @WEIGHT_BINARIZERS.register("meanabs")
 class MeanAbsWeight(WeightBinarizer):
-    """alpha_w sign(W), alpha_w = mean|W| per output channel, detached (XNOR/ReActNet/BiDense)."""
+    """alpha_w sign(W), alpha_w = mean|W| per output channel, detached; clipped STE unscaled.
+
+    Forward (ReActNet Eq. 2, BiDense Eq. 2): alpha_w sign(W). Pseudo-gradient, as the authors'
+    code of ReActNet (liuzechun/ReActNet@f89e570, mobilenet/2_step2/reactnet.py), Bi-Real, BiDense
+    and BiSRNet computes it:
+    dL/dW = dL/dW_b * 1_{|W| <= 1}, not multiplied by alpha_w (`meanabs_scaled` multiplies).
+    """
+
+    grad = "ste"
 
     def scale(self, w: Tensor) -> Tensor:
         return mean_abs(w.detach())
 
     def forward(self, w: Tensor) -> Tensor:
-        return _ScaledSign.apply(w, True)
+        return _ScaledSign.apply(w, True, self.grad)
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
@@ -101,6 +178,18 @@ class MeanAbsWeight(WeightBinarizer):
 
         w = w.detach().float()
         return WeightCode(w, mean_abs(w).reshape(-1))
+
+
+@WEIGHT_BINARIZERS.register("meanabs_scaled")
+class MeanAbsScaledWeight(MeanAbsWeight):
+    """alpha_w sign(W) with the XNOR-style gradient dL/dW = alpha_w dL/dW_b 1_{|W| <= 1}.
+
+    The derivative of alpha_w sign(W) through the clipped STE with alpha_w held constant
+    (Rastegari et al. 2016, Eq. 7 without its 1/n term); bnnbench's `meanabs` before it
+    followed the authors' code. Choose it with `binarizer.weight=meanabs_scaled`.
+    """
+
+    grad = "scaled"
 
 
 @WEIGHT_BINARIZERS.register("adabin")
@@ -146,4 +235,4 @@ def build_weight(name: str) -> WeightBinarizer:
     return WEIGHT_BINARIZERS.build(name)
 
 
-__all__ = ["WEIGHT_BINARIZERS", "WeightBinarizer", "build_weight"]
+__all__ = ["GRADS", "WEIGHT_BINARIZERS", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "sign_ste", "standardize"]

@@ -56,9 +56,10 @@ class BinaryConv2d(nn.Conv2d):
         self.compact_saved_input = getattr(self.binarizer, "levels_per_channel", 0) == 2
         self.symmetric_levels = bool(getattr(self.binarizer, "symmetric_levels", False))
         self.weight_binarizer = spec.weight_binarizer()
-        if spec.weight_name == "meanabs":
-            # BiDense / ReActNet initialise binary weights normal(std=1e-3); the scale is mean|W|
-            nn.init.normal_(self.weight, std=1e-3)
+        # the method declares its init (ReActNet uniform [0, 1e-3), BiDense normal(1e-3), ...);
+        # weight binarizers with per-output-channel state (a learned scale) size it afterwards
+        self.binarizer.init_weight(self.weight)
+        self.weight_binarizer.bind(self.weight)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, binarizer={self.spec.name}, weight={self.spec.weight_name}"

@@ -155,7 +155,7 @@ def test_weight_binarizers():
         alpha = ((w[o] - beta) ** 2).mean().sqrt()
         assert torch.allclose(y[o], alpha * torch.where(w[o] - beta >= 0, 1.0, -1.0) + beta, atol=1e-6)
     assert torch.equal(build_weight("identity")(w), w)
-    assert WEIGHT_BINARIZERS.names() == ["adabin", "identity", "meanabs", "sign"]
+    assert {"adabin", "identity", "meanabs", "meanabs_scaled", "sign"} <= set(WEIGHT_BINARIZERS.names())
 
 
 def test_adabin_weight_statistics_take_gradient_and_ede_anneals():
@@ -186,14 +186,28 @@ def test_spec_rejects_unknown_names_before_work():
         B.BinarizerSpec.of({"name": "bnn", "threshold": "none"})
 
 
-@pytest.mark.parametrize("name", ["sign", "meanabs"])
-def test_weight_binarizer_gradient_is_scaled_clip_ste(name):
-    # XNOR / ReActNet: d(alpha sign W)/dW = alpha * 1_{|W| <= 1}, alpha detached
-    w = torch.tensor([[[[0.5, -1.5]], [[2.0, 0.0]]]], requires_grad=True)
-    build_weight(name)(w).sum().backward()
-    # sign: no scale; meanabs: mean|W| = (0.5 + 1.5 + 2 + 0) / 4 = 1, so both give 1 inside |W| <= 1
-    assert w.grad.flatten().tolist() == [1.0, 0.0, 0.0, 1.0]
-    w2 = (w.detach() * 0.5).requires_grad_(True)  # mean|W| = 0.5
+@pytest.mark.parametrize(
+    "name,expected", [("sign", 1.0), ("meanabs", 1.0), ("meanabs_scaled", 0.5)]
+)
+def test_weight_binarizer_gradient_clip_ste(name, expected):
+    # ReActNet / BiDense code: out = (alpha sign W).detach() - clamp(W).detach() + clamp(W), so
+    # dL/dW = dL/dW_b 1_{|W| <= 1} unscaled; meanabs_scaled multiplies by alpha (XNOR-style)
+    w = torch.tensor([[[[0.25, -0.75]], [[1.5, 0.0]]]], requires_grad=True)  # mean|W| = 2.5/4
+    w2 = (w.detach() * 0.8).requires_grad_(True)  # mean|W| = 0.5, |W| = [0.2, 0.6, 1.2, 0]
     build_weight(name)(w2).sum().backward()
-    expected = 0.5 if name == "meanabs" else 1.0
-    assert w2.grad.flatten().tolist() == [expected] * 4
+    assert w2.grad.flatten().tolist() == [expected, expected, 0.0, expected]
+
+
+def test_meanabs_gradient_equals_authors_detach_expression():
+    # the authors' expression through autograd, with a random upstream gradient
+    torch.manual_seed(0)
+    w = (torch.randn(3, 2, 3, 3) * 0.8).requires_grad_(True)
+    g = torch.randn(3, 2, 3, 3)
+    (build_weight("meanabs")(w) * g).sum().backward()
+    ours = w.grad.clone()
+    w.grad = None
+    alpha = w.abs().mean((1, 2, 3), keepdim=True).detach()
+    clipped = w.clamp(-1, 1)
+    ref = (alpha * torch.where(w >= 0, 1.0, -1.0)).detach() - clipped.detach() + clipped
+    (ref * g).sum().backward()
+    assert torch.equal(ours, w.grad)
