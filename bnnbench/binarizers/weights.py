@@ -185,7 +185,7 @@ class MeanAbsScaledWeight(MeanAbsWeight):
     """alpha_w sign(W) with the XNOR-style gradient dL/dW = alpha_w dL/dW_b 1_{|W| <= 1}.
 
     The derivative of alpha_w sign(W) through the clipped STE with alpha_w held constant
-    (Rastegari et al. 2016, Eq. 7 without its 1/n term); bnnbench's `meanabs` before it
+    (XNOR-Net's weight gradient without its 1/n term, see `xnor`); bnnbench's `meanabs` before it
     followed the authors' code. Choose it with `binarizer.weight=meanabs_scaled`.
     """
 

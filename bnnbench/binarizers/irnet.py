@@ -1,0 +1,103 @@
+"""`irnet` (Qin et al. 2020, IR-Net): Libra-PB weights and the EDE surrogate, annealed per epoch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.ste import ede, ede_schedule
+from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer, standardize
+
+if TYPE_CHECKING:
+    from bnnbench.export.codes import ActivationCode, WeightCode
+
+
+# htqin/IR-Net@831282f (CIFAR-10/ResNet20/1w1a/trainer.py): T_min, T_max = 1e-1, 1e1
+T_MIN, T_MAX = 0.1, 10.0
+_FAN_IN = (1, 2, 3)
+
+
+class _EDESchedule:
+    """t, k of IR-Net's EDE at the current epoch; `set_epoch` is called by the epoch callback."""
+
+    t_min: float = T_MIN
+    t_max: float = T_MAX
+
+    def set_epoch(self, epoch: int, max_epochs: int) -> None:
+        """EDE at `epoch` of `max_epochs`: t = 10^(log t_min + (log t_max - log t_min) e/E), k = max(1/t, 1)."""
+        self.t, self.k = ede_schedule(epoch, max_epochs, self.t_min, self.t_max)
+
+
+def libra_pb(w: Tensor) -> tuple[Tensor, Tensor]:
+    """(W_std, s): IR-Net Libra-PB, W_std = (W - mean) / std per output channel (unbiased std,
+    statistics not detached) and s = 2^round(log2(mean|W_std|)), detached."""
+    w_std = standardize(w)
+    s = torch.exp2(torch.round(torch.log2(w_std.detach().abs().mean(dim=_FAN_IN, keepdim=True))))
+    return w_std, s
+
+
+@WEIGHT_BINARIZERS.register("irnet")
+class IRNetWeight(_EDESchedule, WeightBinarizer):
+    """IR-Net weights: s * sign(W_std) (Libra-PB) with the EDE backward k t (1 - tanh^2(t W_std)).
+
+    As htqin/IR-Net@831282f (CIFAR-10/ResNet20/1w1a/modules/ir_1w1a.py): the standardisation
+    takes gradient, the power-of-two scale s does not; t, k start at epoch 0 of the schedule.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_epoch(0, 1)
+
+    def scale(self, w: Tensor) -> Tensor:
+        return libra_pb(w.detach())[1]
+
+    def forward(self, w: Tensor) -> Tensor:
+        w_std, s = libra_pb(w)
+        return ede(w_std, self.t, self.k) * s
+
+    @torch.no_grad()
+    def export_code(self, w: Tensor) -> WeightCode:
+        """Bits W_std >= 0, scale s (Libra-PB)."""
+        from bnnbench.export.codes import WeightCode
+
+        w_std, s = libra_pb(w.detach().float())
+        return WeightCode(w_std, s.reshape(-1))
+
+
+@BINARIZERS.register("irnet")
+class IRNet(_EDESchedule, ActivationBinarizer):
+    """IR-Net activations: sign(x) with the EDE gradient k t (1 - tanh^2(t x)); weights `irnet`.
+
+    t rises from 0.1 to 10 over training (log-linear per epoch), k = max(1/t, 1), the schedule
+    of the authors' trainer; `t_min`, `t_max` change it.
+    """
+
+    weight = "irnet"
+    weight_init = "kaiming_normal"  # htqin/IR-Net@831282f CIFAR-10/ResNet20/1w1a/resnet.py
+
+    def __init__(self, channels: int, t_min: float = T_MIN, t_max: float = T_MAX) -> None:
+        super().__init__(channels)
+        if not 0 < t_min <= t_max:
+            raise ValueError(f"irnet needs 0 < t_min <= t_max, got t_min={t_min}, t_max={t_max}")
+        self.t_min, self.t_max = float(t_min), float(t_max)
+        self.set_epoch(0, 1)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, t={self.t:.3g}, k={self.k:.3g}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ede(x, self.t, self.k)
+
+    @torch.no_grad()
+    def export_code(self) -> ActivationCode:
+        """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
+        from bnnbench.export.codes import static_code
+
+        return static_code(lambda t: t >= 0, self.channels)
+
+
+__all__ = ["IRNet", "IRNetWeight", "libra_pb"]

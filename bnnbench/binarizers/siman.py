@@ -1,0 +1,52 @@
+"""`siman` (Lin et al. 2022, SiMaN): sign-to-magnitude weights (the larger half of |W| codes +1)
+and a standardised activation sign."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bnnbench.binarizers.base import ActivationBinarizer
+from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.standardized import EPS, standardized_sign
+from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
+
+
+@WEIGHT_BINARIZERS.register("siman")
+class SiMaNWeight(LearnedScaleWeight):
+    """alpha_o (2B - 1), B = 1 on the n//2 largest |W_std| of each output channel, 0 elsewhere;
+    W_std = (W - mean) / sqrt(var + 1e-5) per output channel. Gradient: that of |W_std|
+    (bw = |W_std| - |W_std|.detach() + 2B - 1), through the standardisation.
+
+    As lmbxmu/SiMaN@d06a22d (cifar/modules/binarized_modules.py): B is re-selected on every
+    training forward and kept (a buffer) for evaluation; alpha init mean|W|. Deviation: the code
+    also re-centres the latent weights in place each forward (and clips them at a percentile
+    that defaults to 0, a no-op); we centre inside the forward only.
+    """
+
+    def bind(self, weight: Tensor) -> None:
+        super().bind(weight)
+        self.register_buffer("code", weight.detach() >= 0)
+
+    def sign_source(self, w: Tensor) -> Tensor:
+        return torch.where(self.code, 1.0, -1.0).to(w.dtype)
+
+    def forward(self, w: Tensor) -> Tensor:
+        mag = standardize(w, EPS).abs()
+        if self.training:
+            flat = mag.detach().flatten(1)
+            top = flat.topk(flat.shape[1] // 2, dim=1).indices
+            self.code.copy_(torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True).view_as(w))
+        levels = torch.where(self.code, 1.0, -1.0).to(w.dtype)
+        return self.alpha * (mag - mag.detach() + levels)
+
+
+@BINARIZERS.register("siman")
+class SiMaN(ActivationBinarizer):
+    """SiMaN activations: sign(x - mean) with x standardised per sample over (C, H, W); gradient
+    (2 - 2|v|)_+ through the statistics; weights `siman`."""
+
+    weight = "siman"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return standardized_sign(x, center=True)
