@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 
-BINARIZERS = ["fp", "bnn", "reactnet", "adabin", "bisrnet", "dab"]
+BINARIZERS = ["fp", "bnn", "reactnet", "adabin", "bisrnet", "dab", "xnor", "xnorpp", "bireal", "irnet", "recu",
+              "dorefa", "rbnn", "siman", "reste", "insta"]
 
 
 def worker(name: str, batch: int, steps: int, size: int, device: str) -> dict:
