@@ -16,100 +16,23 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from bnnbench import complexity, data, models, tasks
-from bnnbench.binarizers import BinarizerSpec
-from bnnbench.blocks import BLOCKS
+from bnnbench import complexity, job
 from bnnbench.callbacks import BinarizerSchedule, BinarizerStats, RNGState
-from bnnbench.introspect import accepted_kwargs
+from bnnbench.checkpoint import load_weights
 from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.summary import console, print_cost, print_summary
 
 CONFIG_PATH = str(Path(__file__).parent / "conf")
-AUTO_BLOCK = "auto"  # block=auto: the model's own block (e.g. bdnet for bdnet_a)
-
-
-def _plain(cfg: DictConfig | None) -> dict[str, Any]:
-    return {} if cfg is None else OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def _split(cfg: DictConfig, *drop: str) -> tuple[str, dict[str, Any]]:
-    """(name, other keys) of a registry-backed config group."""
-    d = _plain(cfg)
-    name = d.pop("name")
-    for k in drop:
-        d.pop(k, None)
-    return name, d
-
-
-def build_datamodule(cfg: DictConfig) -> data.BaseDataModule:
-    """The data module of `cfg.data`, seeded by `cfg.seed`."""
-    name, kwargs = _split(cfg.data)
-    return data.build(name, **accepted_kwargs(data.DATASETS.get(name), seed=cfg.seed), **kwargs)
-
-
-def build_model(cfg: DictConfig, dm: data.BaseDataModule) -> Any:
-    """The model of `cfg.model`, its convs built from `cfg.block` with `cfg.binarizer`."""
-    name, kwargs = _split(cfg.model)
-    builder = models.MODELS.get(name)
-    shared = accepted_kwargs(
-        builder,
-        task=dm.task,
-        num_classes=dm.num_classes,
-        in_channels=dm.in_channels,
-        max_depth=dm.max_depth,
-        input_size=dm.image_size,
-    )
-    if cfg.block.name != AUTO_BLOCK:
-        shared["block"] = _plain(cfg.block)
-    return builder(binarizer=BinarizerSpec.of(_plain(cfg.binarizer)), **shared, **kwargs)
-
-
-def build_task(cfg: DictConfig, model: Any, dm: data.BaseDataModule) -> L.LightningModule:
-    """The LightningModule of `cfg.task` around `model`, told what it needs of the data."""
-    name, kwargs = _split(cfg.task, "monitor", "mode")
-    factory = tasks.TASKS.get(name)
-    shared = accepted_kwargs(
-        factory,
-        num_classes=dm.num_classes,
-        ignore_index=dm.ignore_index,
-        min_depth=dm.min_depth,
-        max_depth=dm.max_depth,
-        eval_crop=dm.eval_crop,
-    )
-    return factory(model=model, **shared, **kwargs)
-
-
-def load_weights(model: torch.nn.Module, path: str) -> None:
-    """Initialise `model` from a checkpoint of a run (Lightning, keys under `model.`) or a state dict."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"init_from={file} does not exist")
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    prefix = "model."
-    if any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"init_from={file} does not fit the model: {str(err)[:500]}") from err
-    console.print(f"initialised the model from {file}")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Fail on unknown registry names and bad options before any data is read."""
-    BinarizerSpec.of(_plain(cfg.binarizer))
-    if cfg.block.name != AUTO_BLOCK:
-        BLOCKS.check(cfg.block.name)
-    models.MODELS.check(cfg.model.name)
-    tasks.TASKS.check(cfg.task.name)
-    data.DATASETS.check(cfg.data.name)
+    """Fail on unknown names, unknown option keys and incompatible components before any work."""
+    job.check(cfg)
 
 
 def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
@@ -147,18 +70,19 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg)
+    dm = job.build_datamodule(cfg)
     dm.prepare_data()
-    dm.setup("fit")  # a missing data folder fails here, before the model is built
-    model = build_model(cfg, dm)
+    dm.setup("fit")  # a missing or unreadable data file fails here, before training
+    model = job.build_model(cfg, dm.info)
+    task = job.build_task(cfg, model, dm.info)
     if cfg.get("init_from"):
-        load_weights(model, cfg.init_from)
+        load_weights(model, cfg.init_from, "init_from")
+        console.print(f"initialised the model from {cfg.init_from}")
     input_size = (dm.in_channels, *dm.image_size)
     cost = complexity.count(model, input_size)
     label = f"{cfg.task.name} | {cfg.model.name} | {cfg.binarizer.name} | {cfg.block.name}"
     print_cost(f"cost of {label} at {input_size[1]}x{input_size[2]}", cost)
     cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
-    task = build_task(cfg, model, dm)
 
     ckpt_dir = out / "checkpoints"
     ckpt = resolve_checkpoint(cfg, out)
@@ -167,9 +91,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     )
     tags = [f"task:{cfg.task.name}", f"model:{cfg.model.name}", f"binarizer:{cfg.binarizer.name}", f"block:{cfg.block.name}"]
     logger = build_logger(
-        _plain(cfg.logger), out, run_name=out.name, group=cfg.experiment_name, tags=tags, config=_plain(cfg)
+        job.plain(cfg.logger), out, run_name=out.name, group=cfg.experiment_name, tags=tags, config=job.plain(cfg)
     )
-    trainer_cfg = _plain(cfg.trainer)
+    trainer_cfg = job.plain(cfg.trainer)
     progress = [RichProgressBar()] if trainer_cfg.get("enable_progress_bar", True) else []
     trainer = L.Trainer(
         **trainer_cfg,

@@ -1,6 +1,6 @@
 """Params, BOPs, FLOPs and OPs of any model, counted from the modules themselves.
 
-Conventions of the BNN literature (METHODS.md "Cost accounting"): BOPs are the
+Conventions of the BNN literature (BD-Net Sec. 4 and Table 1; ES-BNN Table 6 for OPs+): BOPs are the
 multiply-accumulates of binary convs/linears, FLOPs those of real-valued ones (a MAC counts
 as one operation), OPs = FLOPs + BOPs / 64, Params = real params + binary params / 32.
 OPs+ (ES-BNN Table 6) adds one operation per batch-norm output element. Grouped and

@@ -10,6 +10,7 @@ from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options, option_names, slot_groups
 from bnnbench.registry import import_submodules, parse_component
 
+
 def build(
     name: str | Mapping[str, Any],
     in_ch: int,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bnnbench.data.base import BaseDataModule
+from bnnbench.data.info import DataInfo
 from bnnbench.registry import DATASETS, import_submodules
-
 
 
 def build(name: str, **kwargs: Any) -> BaseDataModule:
@@ -21,4 +21,4 @@ def names() -> list[str]:
 
 import_submodules(__name__, __path__)
 
-__all__ = ["DATASETS", "BaseDataModule", "build", "names"]
+__all__ = ["DATASETS", "BaseDataModule", "DataInfo", "build", "names"]

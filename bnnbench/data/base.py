@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from bnnbench.data.info import DataInfo
 from bnnbench.data.sampler import EpochSeededRandomSampler
 
 
@@ -44,6 +45,20 @@ class BaseDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    @property
+    def info(self) -> DataInfo:
+        """The one description of this data set that tasks and models are built from."""
+        return DataInfo(
+            kind=self.task,
+            in_channels=self.in_channels,
+            image_size=(int(self.image_size[0]), int(self.image_size[1])),
+            num_classes=self.num_classes,
+            ignore_index=self.ignore_index if self.task == "seg" else None,
+            min_depth=self.min_depth if self.task == "depth" else None,
+            max_depth=self.max_depth if self.task == "depth" else None,
+            eval_crop=self.eval_crop if self.task == "depth" else None,
+        )
 
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:

@@ -10,7 +10,6 @@ from bnnbench.compat import check_block_in_model
 from bnnbench.registry import MODELS, import_submodules
 
 
-
 def build(name: str, **kwargs: Any) -> nn.Module:
     """Build the model registered as `name` (e.g. "convnext_upernet", "smp"); a block that
     cannot work in it (see `bnnbench.compat`) is refused before anything is built."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from bnnbench.models.layers import BlockChoice, Expand, Readout, expanded_stem
+
 CIFAR_MAX_SIZE = 64  # inputs up to this size get the CIFAR stems (stride 1, no max-pool)
 
 

@@ -18,7 +18,14 @@ from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.heads import DenseHead, check_head
-from bnnbench.models.layers import BiasPReLU, BlockChoice, ConvFactory, Readout, expanded_stem, real_conv_bn
+from bnnbench.models.layers import (
+    BiasPReLU,
+    BlockChoice,
+    ConvFactory,
+    Readout,
+    expanded_stem,
+    real_conv_bn,
+)
 from bnnbench.models.upernet import UPerNet, resize
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.checkpoint import load_weights, read_state_dict
 from bnnbench.models import MODELS
 from bnnbench.models.convert import convert
 from bnnbench.models.heads import check_head
@@ -38,18 +39,8 @@ def first_conv_name(module: nn.Module, prefix: str) -> str:
 
 def load_encoder_checkpoint(net: nn.Module, path: str | Path) -> None:
     """Load a local state dict: a whole smp model's (keys "encoder.*", ...) or its encoder's."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (weights are never downloaded)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    target = net if any(k.startswith("encoder.") for k in state) else net.encoder
-    try:
-        target.load_state_dict(dict(state))
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not fit {type(target).__name__}: {err}") from err
+    state = read_state_dict(path, "checkpoint", prefix="")
+    load_weights(net if any(k.startswith("encoder.") for k in state) else net.encoder, path, "checkpoint")
 
 
 @MODELS.register("smp", output="dense", natural_block="cfb", expandable=False)

@@ -7,7 +7,6 @@ from typing import Any
 from bnnbench.registry import TASKS, import_submodules
 
 
-
 def build(name: str, **kwargs: Any) -> Any:
     """Build the task registered as `name` (e.g. "seg", "depth") around `model=`."""
     return TASKS.build(name, **kwargs)

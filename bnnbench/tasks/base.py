@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
 from torch import nn
 
+from bnnbench.data.info import DataInfo
 from bnnbench.tasks.optim import build_optimizer, build_scheduler
 
 
@@ -18,7 +19,15 @@ class BaseTask(L.LightningModule, abc.ABC):
 
     `optimizer` / `scheduler` are config dicts (see `bnnbench.tasks.optim`); the schedule is
     stepped every optimizer step over `trainer.estimated_stepping_batches`.
+
+    A task is a plug-in: it declares the data kinds it trains on (`data_kinds`), what its model
+    must output (`model_output`: "dense" maps or a "vector"; `model_kwargs` says how many and
+    of which kind, from the data's description) and builds itself from that description
+    (`from_data`). The CLI wires data, model and task through these alone.
     """
+
+    data_kinds: ClassVar[tuple[str, ...]] = ()
+    model_output: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -33,6 +42,16 @@ class BaseTask(L.LightningModule, abc.ABC):
         self.scheduler_cfg = dict(scheduler) if scheduler is not None else None
         self.no_decay_1d = no_decay_1d
         self.criterion: nn.Module
+
+    @classmethod
+    @abc.abstractmethod
+    def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
+        """What the model must output for data described by `info` (keyword arguments of its builder)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> BaseTask:
+        """The task around `model`, told what it needs of the data by `info`."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """The model's raw output."""

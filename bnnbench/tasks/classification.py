@@ -3,7 +3,6 @@ top-1 / top-5 accuracy."""
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from bnnbench.data.info import DataInfo
 from bnnbench.tasks import TASKS
 from bnnbench.tasks.base import BaseTask
 
@@ -23,33 +23,13 @@ def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
     return -(F.softmax(teacher.detach(), dim=1) * F.log_softmax(student, dim=1)).sum(1).mean()
 
 
-def _state_dict(checkpoint: Any) -> dict[str, Tensor]:
-    """Model weights from a Lightning checkpoint (keys `model.*`) or a plain state dict."""
-    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
-        sd = dict(checkpoint["state_dict"])
-        if any(k.startswith("model.") for k in sd):
-            sd = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
-        return sd
-    if isinstance(checkpoint, Mapping) and all(isinstance(v, Tensor) for v in checkpoint.values()):
-        return dict(checkpoint)
-    raise ValueError("teacher_ckpt holds neither a Lightning checkpoint nor a state dict")
-
-
 def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path) -> nn.Module:
     """Build MODELS[`model`](**kwargs) and load the weights at the local path `ckpt` (strict)."""
     from bnnbench import models  # the task package does not import models at import time
+    from bnnbench.checkpoint import load_weights
 
-    path = Path(ckpt).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"teacher_ckpt={path} does not exist")
     teacher = models.build(model, **dict(kwargs or {}))
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # our own Lightning checkpoints also hold hyper-parameters and RNG states; the path is
-        # one the user named, so a full load is what they asked for
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    teacher.load_state_dict(_state_dict(checkpoint))
+    load_weights(teacher, ckpt, "teacher_ckpt")
     return teacher
 
 
@@ -65,6 +45,19 @@ class ClassificationTask(BaseTask):
     Logs val/loss, val/top1, val/top5 and test/loss, test/top1, test/top5 (micro accuracy;
     top-5 is top-K when K < 5).
     """
+
+    data_kinds = ("cls",)
+    model_output = "vector"
+
+    @classmethod
+    def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
+        """K logits, K = the data's classes."""
+        return {"num_classes": info.num_classes}
+
+    @classmethod
+    def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> ClassificationTask:
+        """Scored over the data's classes."""
+        return cls(model, num_classes=info.num_classes, **options)
 
     def __init__(
         self,

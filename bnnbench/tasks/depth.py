@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bnnbench.data.info import DataInfo
 from bnnbench.metrics.depth import DepthMetrics
 from bnnbench.metrics.eval_crops import check_eval_crop
 from bnnbench.tasks import TASKS
@@ -19,6 +20,19 @@ from bnnbench.tasks.losses import SILogLoss
 @TASKS.register("depth")
 class DepthTask(BaseTask):
     """Model maps images to depth (B,1,H,W) in metres; batches are (image, depth, 0 = no GT)."""
+
+    data_kinds = ("depth",)
+    model_output = "dense"
+
+    @classmethod
+    def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
+        """One depth map in (0, max_depth)."""
+        return {"out_channels": 1, "head_kind": "depth", "max_depth": info.max_depth}
+
+    @classmethod
+    def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> DepthTask:
+        """Scored in the data's depth range, with its protocol's evaluation crop."""
+        return cls(model, min_depth=info.min_depth, max_depth=info.max_depth, eval_crop=info.eval_crop, **options)
 
     def __init__(
         self,

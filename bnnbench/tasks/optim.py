@@ -9,12 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
-DEFAULT_OPTIMIZER: dict[str, Any] = {
-    "name": "adamw",
-    "lr": 1e-4,
-    "weight_decay": 0.01,
-    "betas": [0.9, 0.999],
+# the defaults of each optimizer; conf/optimizer/<name>.yaml holds the same values (a test checks)
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "adamw": {"lr": 1e-3, "weight_decay": 0.01, "betas": [0.9, 0.999]},
+    "adam": {"lr": 5e-3, "weight_decay": 0.0},
+    "sgd": {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
 }
+DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adamw", **OPTIMIZER_DEFAULTS["adamw"]}
 # BiDense recipe: AdamW + OneCycle; max_lr defaults to the optimizer's lr
 DEFAULT_SCHEDULER: dict[str, Any] = {
     "name": "onecycle",
@@ -65,12 +66,10 @@ def build_optimizer(
     name = str(cfg.pop("name", "adamw")).lower()
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}: valid choices are {', '.join(OPTIMIZERS)}")
+    cfg = {**OPTIMIZER_DEFAULTS[name], **cfg}
     if "betas" in cfg:
         cfg["betas"] = tuple(cfg["betas"])  # YAML gives a list
-    if name == "sgd":
-        cfg.setdefault("momentum", 0.9)
-    cfg.setdefault("lr", DEFAULT_OPTIMIZER["lr"])
-    weight_decay = float(cfg.pop("weight_decay", 0.01 if name == "adamw" else 0.0))
+    weight_decay = float(cfg.pop("weight_decay"))
     decay, no_decay = split_decay_params(model, no_decay_1d)
     groups = [
         {"params": decay, "weight_decay": weight_decay},

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bnnbench.data.info import DataInfo
 from bnnbench.metrics.segmentation import segmentation_metrics
 from bnnbench.tasks import TASKS
 from bnnbench.tasks.base import BaseTask
@@ -26,6 +27,19 @@ class _CrossEntropy(nn.CrossEntropyLoss):
 @TASKS.register("seg")
 class SegmentationTask(BaseTask):
     """Model maps images (B,3,H,W) to logits (B,K,H,W); batches are (image, mask (B,H,W))."""
+
+    data_kinds = ("seg",)
+    model_output = "dense"
+
+    @classmethod
+    def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
+        """K logit maps, K = the data's classes."""
+        return {"out_channels": info.num_classes, "head_kind": "logits"}
+
+    @classmethod
+    def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> SegmentationTask:
+        """Scored over the data's classes, ignoring its ignore index."""
+        return cls(model, num_classes=info.num_classes, ignore_index=info.ignore_index, **options)
 
     def __init__(
         self,

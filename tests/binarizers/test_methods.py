@@ -1,4 +1,4 @@
-"""Each activation and weight binarizer against a hand computation of its METHODS.md formula."""
+"""Each activation and weight binarizer against a hand computation of its paper's formula (docs/methods.md)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Surrogate gradients of sign against their closed forms (METHODS.md "Conventions")."""
+"""Surrogate gradients of sign against their closed forms (docs/methods.md "Conventions")."""
 
 import math
 

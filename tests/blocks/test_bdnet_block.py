@@ -1,5 +1,5 @@
 """BD-Net (Kim et al. 2025): 1.58-bit depth-wise conv (Eq. 11), pre-BN residual (Eqs. 3-4),
-broadcast residual, and the `dual` switch of METHODS.md."""
+broadcast residual, and the `dual` switch of docs/methods.md."""
 
 import pytest
 import torch
@@ -108,7 +108,7 @@ def test_broadcast_residual_repeats_channels(cin, cout):
 
 
 def test_dual_switch_doubles_the_right_convs():
-    # METHODS.md: `dual: dw` doubles the depth-wise conv only, `all` the point-wise one too
+    # docs/methods.md: `dual: dw` doubles the depth-wise conv only, `all` the point-wise one too
     c, hw = 8, 6
     dw_macs, pw_macs = c * 9 * hw * hw, c * 16 * hw * hw
     bops = {

@@ -1,5 +1,5 @@
 """Bi-Real conv block (Liu et al. 2018): BN(conv(B(x))) + shortcut, downsampling shortcut
-AvgPool2 -> real 1x1 -> BN (METHODS.md, ResNet-18 Bi-Real layout)."""
+AvgPool2 -> real 1x1 -> BN (Bi-Real Net, ResNet-18 layout)."""
 
 import torch
 import torch.nn.functional as F

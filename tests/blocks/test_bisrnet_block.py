@@ -1,4 +1,4 @@
-"""BiSRNet binarized conv units (Cai et al. 2024; METHODS.md `bisrnet`)."""
+"""BiSRNet binarized conv units (Cai et al. 2024; docs/methods.md `bisrnet`)."""
 
 import pytest
 import torch

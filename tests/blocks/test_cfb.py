@@ -1,4 +1,4 @@
-"""BiDense's channel-adaptive full-precision bypass (Sec. 3.3, METHODS.md "cfb")."""
+"""BiDense's channel-adaptive full-precision bypass (Sec. 3.3, docs/methods.md "cfb")."""
 
 import pytest
 import torch
@@ -31,7 +31,7 @@ def test_384_to_96_interleaved_groups():
 
 
 def test_8_to_4_example():
-    # METHODS.md: [mean(0,3), mean(1,4), mean(2,5), mean(6,7)]
+    # BiDense code, interleaved grouping: [mean(0,3), mean(1,4), mean(2,5), mean(6,7)]
     assert cfb(channels(8), 4).flatten().tolist() == [1.5, 2.5, 3.5, 6.5]
 
 
@@ -48,7 +48,7 @@ def test_m_equals_one_is_mean_of_all():
 
 
 def reference_cfb(x: torch.Tensor, out: int) -> torch.Tensor:
-    """A loop over output channels written straight from the METHODS.md definition."""
+    """A loop over output channels written straight from the definition in docs/methods.md."""
     c = x.shape[1]
     r, m = divmod(out, c)
     cols = [x[:, i % c] for i in range(r * c)]

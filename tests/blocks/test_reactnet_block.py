@@ -1,4 +1,4 @@
-"""ReActNet-A block (Liu et al. 2020, Fig. 2 / METHODS.md `reactnet`) and RPReLU (Eq. 3)."""
+"""ReActNet-A block (Liu et al. 2020, Fig. 2 / docs/methods.md `reactnet`) and RPReLU (Eq. 3)."""
 
 import pytest
 import torch
@@ -52,7 +52,7 @@ def test_maxout_is_adabin_form():
 @pytest.mark.parametrize("ratio", [1, 2])
 def test_block_matches_the_formula(stride, ratio):
     # o1 = BN(binconv3x3_s(RSign(x))) + (AvgPool2(x) if s == 2 else x);
-    # o2 = concat_i [BN_i(binconv1x1_i(RSign(o1))) + o1]   (METHODS.md `reactnet`, act none)
+    # o2 = concat_i [BN_i(binconv1x1_i(RSign(o1))) + o1]   (ReActNet Fig. 2, act none)
     torch.manual_seed(0)
     cin = 4
     blk = K.build("reactnet", cin, ratio * cin, 3, stride, 1, binarizer="reactnet", act="none").eval()

@@ -33,7 +33,7 @@ def train_losses(out) -> list[float]:
 
 @pytest.mark.parametrize("binarizer", ["fp", "bnn", "reactnet", "adabin", "bisrnet", "dab"])
 def test_loss_falls_for_every_binarizer(binarizer, tmp_path):
-    cfg = make_cfg(f"binarizer={binarizer}", "trainer.max_epochs=3", "task.optimizer.lr=3e-3")
+    cfg = make_cfg(f"binarizer={binarizer}", "trainer.max_epochs=3", "optimizer.lr=3e-3")
     result = run(cfg, output_dir=tmp_path)
     losses = train_losses(tmp_path)
     assert len(losses) == 3 and losses[-1] < losses[0], losses
@@ -57,7 +57,7 @@ def test_default_model_and_data_beat_a_constant_predictor(tmp_path):
 
 
 def test_depth_task_runs_and_beats_the_median_predictor(tmp_path):
-    cfg = make_cfg("task=depth", "data=gen_depth", "trainer.max_epochs=4", "task.optimizer.lr=3e-3",
+    cfg = make_cfg("task=depth", "data=gen_depth", "trainer.max_epochs=6", "optimizer.lr=3e-3",
                    "data.train_size=64")
     result = run(cfg, output_dir=tmp_path)
     dm = data.build("gen_depth", image_size=[32, 32], train_size=64, val_size=16, seed=0)

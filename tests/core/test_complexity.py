@@ -1,4 +1,4 @@
-"""Cost counting against hand-computable layers (BD-Net Table 1, METHODS.md conventions)."""
+"""Cost counting against hand-computable layers (BD-Net Table 1, docs/methods.md conventions)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Cost of the classification architectures against the BNN literature (METHODS.md "Cost
+"""Cost of the classification architectures against the BNN literature (docs/methods.md "Cost
 accounting": BOPs binary MACs, FLOPs real MACs, OPs = FLOPs + BOPs/64).
 
 Paper values are printed with two or three significant digits; each tolerance covers that
@@ -49,7 +49,7 @@ def test_reactnet_a_imagenet():
 )
 def test_bdnet_imagenet_dual_all(name, bops, flops, ops):
     # BD-Net Table 3 (ReActNet-based). Its ImageNet BOPs fit 1.58-bit point-wise convs too
-    # (dual: all, METHODS.md). The paper's FLOPs (0.13e8 for A) exceed the stem + FC that both
+    # (dual: all, docs/methods.md). The paper's FLOPs (0.13e8 for A) exceed the stem + FC that both
     # it and ReActNet-A (0.12e8) keep real; we count 0.119e8 for A, hence 10% on FLOPs.
     c = _cost(name, IMAGENET, 1000, "all")
     assert c.bops == pytest.approx(bops, rel=0.03)
@@ -58,7 +58,7 @@ def test_bdnet_imagenet_dual_all(name, bops, flops, ops):
 
 
 def test_bdnet_imagenet_dual_dw():
-    # METHODS.md: doubling only the depth-wise convs gives about 0.57e9 BOPs on ImageNet
+    # docs/methods.md: doubling only the depth-wise convs gives about 0.57e9 BOPs on ImageNet
     assert _cost("bdnet_a", IMAGENET, 1000, "dw").bops == pytest.approx(0.57e9, rel=0.01)
     # BD-Net-B: the real stride-2 depth-wise convs move MACs from BOPs to FLOPs
     a, b = _cost("bdnet_a", IMAGENET, 1000, "dw"), _cost("bdnet_b", IMAGENET, 1000, "dw")

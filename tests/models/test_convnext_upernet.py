@@ -64,7 +64,7 @@ def test_binarizer_parameters_step_like_the_paper(full):
 
 
 def test_binary_params_vs_paper(full):
-    """Params = real + binary/32 with every conv binary except stem and classifier (METHODS.md):
+    """Params = real + binary/32 with every conv binary except stem and classifier (BiDense Sec. 4.1):
     dab 1,551,029 (paper 1,626K, -4.6%), reactnet 1,456,885 (1,531K), bnn 1,453,173.
 
     The binarizer steps match the paper (test above), so the gap is a constant ~74K common to

@@ -1,0 +1,148 @@
+"""One job from its config: data module, model and task, wired by what each declares.
+
+Library code (no Hydra): the CLI, export and tests build runs through here. Nothing below
+knows any task: the data module describes itself (`DataInfo`), the task says what data kinds
+it trains on and what its model must output, and `bnnbench.compat` says which components
+cannot work together. Every check runs before any data is read.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from bnnbench import compat
+from bnnbench.registry import BLOCKS, DATASETS, MODELS, TASKS, Registry, parse_component
+
+AUTO = "auto"  # block=auto: the model's own block
+# keys of a task config that are not constructor options (read by the trainer set-up)
+TASK_RUN_KEYS = ("monitor", "mode")
+
+
+def plain(cfg: Any) -> dict[str, Any]:
+    """A config node (OmegaConf or mapping) as a plain dict, interpolations resolved."""
+    if cfg is None:
+        return {}
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def check_options(registry: Registry, name: str, options: Mapping[str, Any], fixed: tuple[str, ...] = ()) -> None:
+    """Raise naming the valid keys when `options` has a key that entry `name` does not take.
+
+    `fixed` are the arguments the job passes itself (not config keys).
+    """
+    target = registry.get(name)
+    fn: Callable[..., Any] = target.__init__ if inspect.isclass(target) else target
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [p for p in params if p not in ("self", *fixed) and params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise ValueError(
+            f"{registry.kind} {name!r} has no option {', '.join(map(repr, unknown))}: valid options are "
+            f"{', '.join(valid) or '(none)'}"
+        )
+
+
+@dataclass
+class Job:
+    """What one run trains: its data module, model and task, and the names they were built from."""
+
+    datamodule: Any
+    model: nn.Module
+    task: Any
+    names: dict[str, str]
+
+
+def _component(cfg: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
+    return parse_component(plain(cfg[group]), group)
+
+
+def _block(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    name, options = _component(cfg, "block")
+    return None if name == AUTO else {"name": name, **options}
+
+
+def check(cfg: Mapping[str, Any]) -> None:
+    """Every name registered, every option known, and task, data, model and block compatible."""
+    import bnnbench.blocks  # noqa: F401  (importing the packages fills the registries)
+    import bnnbench.data  # noqa: F401
+    import bnnbench.models  # noqa: F401
+    import bnnbench.tasks  # noqa: F401
+    from bnnbench.binarizers import BinarizerSpec
+
+    task, task_opts = _component(cfg, "task")
+    data, data_opts = _component(cfg, "data")
+    model, model_opts = _component(cfg, "model")
+    TASKS.check(task)
+    DATASETS.check(data)
+    MODELS.check(model)
+    BinarizerSpec.of(plain(cfg["binarizer"]))
+    block = _block(cfg)
+    if block is not None:
+        BLOCKS.check(block["name"])
+    check_options(DATASETS, data, data_opts)
+    check_options(MODELS, model, model_opts, ("block", "binarizer"))
+    run_keys = {k: v for k, v in task_opts.items() if k not in TASK_RUN_KEYS}
+    check_options(TASKS, task, run_keys, ("model",))
+    compat.check_task(task, data, getattr(DATASETS.get(data), "task", ""), model)
+    compat.check_block_in_model(block, model)
+
+
+def build_datamodule(cfg: Mapping[str, Any]) -> Any:
+    """The data module of `cfg.data`; its seed is `cfg.data.seed`, else the run's `seed`."""
+    name, options = _component(cfg, "data")
+    options.setdefault("seed", cfg.get("seed", 0))
+    return DATASETS.build(name, **options)
+
+
+def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
+    """The model of `cfg.model`, its convs built from `cfg.block` with `cfg.binarizer`, sized
+    to the data's input and to what the task needs it to output."""
+    from bnnbench import models
+    from bnnbench.binarizers import BinarizerSpec
+
+    task, _ = _component(cfg, "task")
+    name, options = _component(cfg, "model")
+    builder = MODELS.get(name)
+    params = inspect.signature(builder).parameters
+    inputs = {"in_channels": info.in_channels, "input_size": info.image_size}
+    kwargs = {k: v for k, v in inputs.items() if k in params}
+    kwargs.update(TASKS.get(task).model_kwargs(info))
+    block = _block(cfg)
+    if block is not None:
+        kwargs["block"] = block
+    return models.build(name, binarizer=BinarizerSpec.of(plain(cfg["binarizer"])), **kwargs, **options)
+
+
+def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any) -> Any:
+    """The task of `cfg.task` around `model`, told what it needs of the data by `info`."""
+    name, options = _component(cfg, "task")
+    for key in TASK_RUN_KEYS:
+        options.pop(key, None)
+    for group in ("optimizer", "scheduler"):  # their own config groups
+        if cfg.get(group) is not None:
+            options[group] = plain(cfg[group])
+    return TASKS.get(name).from_data(model, info, **options)
+
+
+def build_job(cfg: Mapping[str, Any]) -> Job:
+    """Check `cfg`, then build data module (not yet set up), model and task."""
+    check(cfg)
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm.info)
+    task = build_task(cfg, model, dm.info)
+    names = {g: _component(cfg, g)[0] for g in ("task", "data", "model", "binarizer", "block")}
+    return Job(dm, model, task, names)
+
+
+__all__ = ["AUTO", "Job", "build_datamodule", "build_job", "build_model", "build_task", "check", "check_options", "plain"]

@@ -1,0 +1,107 @@
+"""Every config file composes and builds its job; every experiment runs one fast step; config
+files hold no value that silently differs from the code's default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bnnbench import job
+from bnnbench.cli import CONFIG_PATH, run
+from bnnbench.tasks.optim import OPTIMIZER_DEFAULTS
+
+from .conftest import make_cfg
+
+CONF = Path(CONFIG_PATH)
+# groups whose every option is composed on top of the default job (data sets that read a
+# folder are composed but not built: they need their files)
+GROUPS = ["binarizer", "block", "model", "optimizer", "scheduler", "trainer", "logger"]
+NEEDS_ROOT = {p.stem for p in (CONF / "data").glob("*.yaml") if "root:" in p.read_text()}
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_checks(group, option):
+    task = "task=cls" if group == "model" and option not in ("convnext_upernet", "convnext_upernet_narrow", "smp") else "task=seg"
+    cfg = make_cfg(task, f"{group}={option}", tiny=False)
+    assert cfg[group] is not None
+    if group in ("trainer", "logger"):
+        return
+    job.check(cfg)
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_every_data_set_composes(option):
+    kind = {"gen_depth": "depth", "nyu": "depth", "kitti": "depth", "gen_seg": "seg", "ade20k": "seg", "voc": "seg"}
+    cfg = make_cfg(f"task={kind.get(option, 'cls')}", f"data={option}", tiny=False)
+    if option not in NEEDS_ROOT:
+        job.check(cfg)
+        assert job.build_datamodule(cfg).info.kind == kind.get(option, "cls")
+
+
+@pytest.mark.parametrize("task, data, model", [("seg", "gen_seg", "convnext_upernet_narrow"),
+                                               ("depth", "gen_depth", "convnext_upernet_narrow"),
+                                               ("cls", "digits", "resnet20")])
+def test_each_task_picks_its_default_data_and_model(task, data, model):
+    cfg = make_cfg(f"task={task}", tiny=False)
+    assert cfg.data.name == data
+    assert cfg.model.name == model.removesuffix("_narrow")  # the narrow preset names its registry entry
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["task=cls", "data=gen_seg"], "task 'cls' trains on cls data, but data 'gen_seg' is seg data"),
+    (["task=seg", "data=digits"], "task 'seg' trains on seg data"),
+    (["task=depth", "model=resnet20"], "needs a model that outputs dense"),
+    (["model=smp", "block=es"], "swapped in place"),
+    (["+model.widht=2"], "has no option 'widht': valid options are"),
+])
+def test_mismatches_fail_before_any_work_naming_the_choices(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        job.check(make_cfg(*overrides, tiny=False))
+
+
+@pytest.mark.parametrize("name", options("optimizer"))
+def test_optimizer_files_equal_the_code_defaults(name):
+    values = yaml.safe_load((CONF / "optimizer" / f"{name}.yaml").read_text())
+    assert values.pop("name") == name
+    assert values == OPTIMIZER_DEFAULTS[name]
+
+
+@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e != "bidense_table4"])
+def test_every_experiment_runs_one_fast_step(experiment, tmp_path):
+    extra = []
+    if experiment == "reactnet_step2":
+        extra = [f"init_from={_step1_checkpoint(tmp_path)}"]
+    cfg = make_cfg(f"experiment={experiment}", *_fast(), *extra, tiny=False)
+    result = run(cfg, output_dir=tmp_path / experiment)
+    assert result["test/top1"] >= 0.0
+
+
+def test_every_table4_row_runs_one_fast_step(tmp_path):
+    for row in options("table4"):
+        cfg = make_cfg("experiment=bidense_table4", f"+table4={row}", *_seg_fast(), tiny=False)
+        result = run(cfg, output_dir=tmp_path / row)
+        assert 0.0 <= result["test/mIoU"] <= 1.0, row
+
+
+def _fast() -> list[str]:
+    return ["data.batch_size=16", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+            "model.width_mult=0.25", "logger=none"]
+
+
+def _seg_fast() -> list[str]:
+    return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
+            "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
+            "model.head_channels=8", "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]"]
+
+
+def _step1_checkpoint(tmp_path: Path) -> Path:
+    cfg = make_cfg("experiment=reactnet_step1", *_fast(), tiny=False)
+    return Path(run(cfg, output_dir=tmp_path / "step1")["best_checkpoint"])
