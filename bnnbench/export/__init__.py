@@ -8,11 +8,13 @@
 
 `export` returns a deep copy in eval mode (the input model is untouched) in which every binary
 `BinaryConv2d` is a `PackedConv` holding its weights as 1-bit int32 words plus per-channel
-floats: `plain` / `cfb` blocks fold their BN into the kernel epilogue's scale and bias (cfb
-adds its bypass there too), any other binary conv is packed alone; real layers stay as they
-are. Supported binarizers: bnn, reactnet, bisrnet, adabin (both centres), dab (all ablation
-modes), with sign / meanabs / adabin weights. Others raise `UnsupportedExport` naming the
-module. Dilated convs raise (the kernels have no dilation).
+floats. The rules live beside what they export (`bnnbench.export.rules`): each activation and
+weight binarizer writes its own code (`export_code`), and a module may replace itself
+(`export_module`): `plain` / `cfb` blocks fold their BN into the kernel epilogue's scale and
+bias (cfb adds its bypass there too), BD-Net's 1.58-bit dual conv becomes two packed convs with
+its output scales folded; any other binary conv is packed alone; real layers stay as they are.
+A binarizer without an export rule raises `UnsupportedExport` naming the module; so do dilated
+convs (the kernels have no dilation).
 
 Equivalence with the trained model in eval mode: each packed bit equals training's sign bit
 for bit (`bnnbench.export.thresholds`), so a layer differs from its float original only by
@@ -39,11 +41,11 @@ MACs, only the depth-wise convs run on bits. `channel_scale="bitplanes"` keeps t
 later signs (on a random narrow model 16 planes kept every prediction, 12 did not).
 DAB with scale="none" has no per-channel scale: fully on bits.
 
-Module trick: this module is both importable as `bnnbench.export` and runnable with
-`python -m bnnbench.export`; `bnnbench.export(model)` works because the module object's class
-is swapped for a ModuleType subclass whose `__call__` forwards to `export` (and
-`bnnbench.__getattr__` imports this module lazily). Importing it does not import Hydra or
-OmegaConf; the CLI imports them when it runs.
+Module trick: `bnnbench.export(model)` works because this package's module object has its
+class swapped for a ModuleType subclass whose `__call__` forwards to `export` (and
+`bnnbench.__getattr__` imports it lazily). `python -m bnnbench.export` runs `__main__`, which
+rebuilds a run's model through `bnnbench.job` (`run_model`); importing the package imports
+neither Hydra nor OmegaConf.
 """
 
 from __future__ import annotations

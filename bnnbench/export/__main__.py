@@ -61,7 +61,7 @@ def check(model: nn.Module, packed: nn.Module, in_channels: int, size: tuple[int
 
 def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     """Rebuild the run's model, load the checkpoint, export, save the packed model and the report."""
-    from bnnbench.export.checkpoint import load_run_model
+    from bnnbench.export.run_model import load_run_model
 
     model, dm, config = load_run_model(args["ckpt"], args.get("config"))
     packed = export(
@@ -74,7 +74,7 @@ def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     report: dict[str, Any] = {"checkpoint": str(Path(args["ckpt"]).expanduser()), "config": str(config),
                               **export_report(model, packed)}
     if args.get("check", "true").lower() in ("1", "true", "yes"):
-        report["check"] = check(model, packed, dm.in_channels, tuple(dm.image_size))
+        report["check"] = check(model, packed, dm.info.in_channels, tuple(dm.info.image_size))
     model_file, report_file = _outputs(Path(args["out"]).expanduser())
     model_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save(packed, model_file)

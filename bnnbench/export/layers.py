@@ -5,7 +5,7 @@
     y_o = scale_o * conv(S, W')_o * [sample scale] + bias_o + residual
           + offset terms (AdaBin only) ,
 
-S the packed bits of x (x - shift >= threshold), W' the packed weight signs with flipped input
+S the packed bits of x (x >= threshold; x - shift for a shifted binarizer with run-time statistics), W' the packed weight signs with flipped input
 channels folded in; scale and bias hold the activation level, the weight scale, the conv bias
 and a folded BN. What runs where:
 

@@ -41,16 +41,23 @@ def tiny_model(block: str, binarizer, seed: int = 0) -> nn.Module:
         torch.manual_seed(seed)
         return models.build(
             "convnext_upernet", block=block, binarizer=binarizer, dims=[8, 16, 16, 16], depths=[1, 1, 1, 1],
-            decoder_channels=16, head_channels=16, num_classes=5,
+            decoder_channels=16, head_channels=16, out_channels=5,
         )
 
 
 @torch.no_grad()
 def randomize_binarizer(binarizer: nn.Module, g: torch.Generator) -> None:
-    """Random learnable binarizer parameters (negative and zero BiSRNet k included)."""
-    for name, p in binarizer.named_parameters():
+    """Random learnable binarizer parameters (negative and zero BiSRNet k included).
+
+    Parameters are told apart by their own name, so a wrapped binarizer (BD-Net's per-branch
+    threshold `alpha` around any method) gets the same values as a bare one.
+    """
+    for path, p in binarizer.named_parameters():
+        name = path.rsplit(".", 1)[-1]
         if name == "alpha" and p.dim() == 0:  # AdaBin spread, away from 0
             p.copy_(0.5 + torch.rand((), generator=g))
+        elif name == "alpha" and path == "alpha" and hasattr(binarizer, "binarizer"):  # BD-Net branch threshold
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
         elif name == "alpha":  # DAB learnable scale, some negative
             p.copy_(1 + 0.5 * torch.randn(p.shape, generator=g))
         elif name == "k":
