@@ -19,7 +19,6 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import torch
 from torch import Tensor, nn
 
 from bnnbench.export.thresholds import exact_thresholds

@@ -23,8 +23,14 @@ from torch import nn
 import bnnbench
 from bnnbench import blocks, complexity
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.export import export, export_report
-from bnnbench.export import PackedCFBBlock, PackedConv, UnsupportedExport, pack_conv
+from bnnbench.export import (
+    PackedCFBBlock,
+    PackedConv,
+    UnsupportedExport,
+    export,
+    export_report,
+    pack_conv,
+)
 from bnnbench.export.thresholds import exact_thresholds
 from bnnbench.kernels import binarize_pack, num_words, unpack_activations
 
