@@ -67,7 +67,7 @@ MODEL_CASES = [(b, blk) for b in BINARIZERS for blk in ("plain", "cfb")] + [
 
 @pytest.mark.parametrize("binarizer,block", MODEL_CASES, ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())))
 def test_exported_model_matches_trained_model(binarizer, block):
-    model = randomize(tiny_model(block, binarizer, seed=1), seed=1)
+    model = randomize(tiny_model(block, binarizer, seed=1), seed=1, batches=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     packed = bnnbench.export(model, backend="reference")  # the callable module = export()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
@@ -261,7 +261,7 @@ def test_size_report_hand_case():
 
 
 def test_size_report_of_a_model():
-    model = randomize(tiny_model("cfb", "dab"))
+    model = randomize(tiny_model("cfb", "dab"), batches=8)
     packed = export(model, backend="reference")
     report = export_report(model, packed)
     convs = [m for m in model.modules() if isinstance(m, BinaryConv2d) and m.binary]
@@ -274,7 +274,7 @@ def test_size_report_of_a_model():
 
 
 def test_complexity_counts_packed_layers_as_binary():
-    model = randomize(tiny_model("cfb", "dab"))
+    model = randomize(tiny_model("cfb", "dab"), batches=8)
     packed = export(model, backend="reference")
     before, after = complexity.count(model, (3, 32, 32)), complexity.count(packed, (3, 32, 32))
     assert after.bops == before.bops > 0
