@@ -10,7 +10,9 @@ counted, as the papers do: pooling, activations, bypasses and additions are free
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -62,6 +64,23 @@ class Cost:
         )
 
 
+# how many times the layers running now count: a detector's RoI head measured on one RoI
+# stands for the fixed number of RoIs it runs on (`repeated`)
+_REPEAT: ContextVar[int] = ContextVar("cost_repeat", default=1)
+
+
+@contextmanager
+def repeated(times: int) -> Iterator[None]:
+    """Within the context, every counted layer counts `times` times (a head run once per RoI)."""
+    if times < 1:
+        raise ValueError(f"repeated() needs times >= 1, got {times}")
+    token = _REPEAT.set(_REPEAT.get() * times)
+    try:
+        yield
+    finally:
+        _REPEAT.reset(token)
+
+
 def is_binary(module: nn.Module) -> bool:
     """True for layers that run on bits (BinaryConv2d with 1-bit sides, packed layers)."""
     return bool(getattr(module, "binary", False))
@@ -88,7 +107,8 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
 
 
 def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
-    """Count the cost of `model` on one input of `input_size` ((C, H, W) or (1, C, H, W))."""
+    """Count the cost of `model` on one input of `input_size` ((C, H, W) or (1, C, H, W)),
+    through `model.cost_forward` when the model has one."""
     shape = tuple(input_size)
     if len(shape) == 3:
         shape = (1, *shape)
@@ -106,7 +126,8 @@ def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
     hooks = []
 
     def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-        macs = _macs(module, out)
+        times = _REPEAT.get()
+        macs = _macs(module, out) * times
         if macs:
             kind = "binary" if is_binary(module) else "real"
             cost.layers.append((names.get(module, "?"), kind, macs))
@@ -115,7 +136,7 @@ def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
             else:
                 cost.flops += macs
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            cost.bn_ops += out[0].numel()
+            cost.bn_ops += out[0].numel() * times
 
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)) or hasattr(m, "macs_per_output"):
@@ -125,7 +146,9 @@ def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(shape, device=device))
+            # a model whose cost is not one plain forward (a detector: its head runs once per
+            # RoI) says how to measure it with a `cost_forward` of the same input
+            getattr(model, "cost_forward", model)(torch.zeros(shape, device=device))
     finally:
         for h in hooks:
             h.remove()

@@ -16,12 +16,15 @@ class BinarizerSpec:
     """What a block needs to binarize a conv; built from a name or a Hydra `binarizer` config.
 
     `weight` overrides the method's own weight binarizer (e.g. "identity" for step 1 of
-    ReActNet's two-step recipe). Unknown names and options raise here, before any work.
+    ReActNet's two-step recipe). `pad_value` is what the binary convs pad their binarized
+    input with (0: zeros, as torch; BiDet pads with -1). Unknown names and options raise here,
+    before any work.
     """
 
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     weight: str | None = None
+    pad_value: float = 0.0
 
     def __post_init__(self) -> None:
         BINARIZERS.check(self.name)
@@ -72,5 +75,5 @@ class BinarizerSpec:
             if "name" not in opts:
                 raise ValueError(f"a binarizer config needs a `name`, got {opts}")
             name, weight = opts.pop("name"), opts.pop("weight", None)
-            return cls(name, opts, weight)
+            return cls(name, opts, weight, float(opts.pop("pad_value", 0.0)))
         raise TypeError(f"cannot make a binarizer from {value!r}")

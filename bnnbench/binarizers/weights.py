@@ -230,9 +230,34 @@ class AdaBinWeight(WeightBinarizer):
         return WeightCode((w.detach().float() - beta) / alpha, alpha.reshape(-1), beta.reshape(-1))
 
 
+class _IdentitySign(torch.autograd.Function):
+    """sign(W) (+1 at 0) whose gradient passes unchanged (BiDet's SignSTEWeight)."""
+
+    @staticmethod
+    def forward(ctx, w: Tensor) -> Tensor:
+        return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad
+
+
+@WEIGHT_BINARIZERS.register("bidet")
+class BiDetWeight(MeanAbsWeight):
+    """alpha_w sign(W), alpha_w = mean|W| per output channel NOT detached, sign with an
+    identity STE: dL/dW = alpha_w g + sign(W)/n sum(g sign(W)) (autograd through alpha_w).
+
+    As ZiweiWangTHU/BiDet@fc54511 (faster_rcnn/lib/model/faster_rcnn/binary_utils.py,
+    BinarizeConv2d with weight_magnitude_aware=True). Export: the same bits and scale as meanabs.
+    """
+
+    def forward(self, w: Tensor) -> Tensor:
+        return mean_abs(w) * _IdentitySign.apply(w)
+
+
 def build_weight(name: str) -> WeightBinarizer:
     """Build the weight binarizer registered as `name`."""
     return WEIGHT_BINARIZERS.build(name)
 
 
-__all__ = ["GRADS", "WEIGHT_BINARIZERS", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "sign_ste", "standardize"]
+__all__ = ["GRADS", "WEIGHT_BINARIZERS", "BiDetWeight", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "sign_ste", "standardize"]

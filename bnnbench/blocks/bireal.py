@@ -17,7 +17,8 @@ class BiRealBlock(Block):
 
     shortcut = x, or AvgPool2d(stride) -> real 1x1 conv -> BN when the stride or the width
     changes (Bi-Real / ReActNet ResNet downsampling). `act`: none in Bi-Real, rprelu in
-    ReActNet's ResNet-18, maxout in AdaBin.
+    ReActNet's ResNet-18, maxout in AdaBin. `shortcut=False` drops the shortcut: act(BN(conv(B(x))))
+    (BiDet's RPN conv, ZiweiWangTHU/BiDet@fc54511 faster_rcnn/lib/model/rpn).
     """
 
     def __init__(
@@ -30,16 +31,20 @@ class BiRealBlock(Block):
         groups: int = 1,
         binarizer: BinarizerLike = "fp",
         act: str = "none",
+        shortcut: bool = True,
     ) -> None:
         check_activation(act, "bireal")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
         self.act = activation(act, out_channels)
+        self.shortcut = shortcut
         self.downsample: nn.Module = nn.Identity()
-        if stride > 1 or in_channels != out_channels:
+        if shortcut and (stride > 1 or in_channels != out_channels):
             self.downsample = nn.Sequential(
                 make_conv(in_channels, out_channels, 1, binarizer="fp"), nn.BatchNorm2d(out_channels)
             )
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn(self.conv(x))
+        if not self.shortcut:
+            return self.act(out)
         return self.act(out + self.downsample(match_spatial(x, self.stride, out.shape[-2:])))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.binarizers import BinarizerSpec
@@ -52,6 +53,7 @@ class BinaryConv2d(nn.Conv2d):
         self.spec = spec
         self.binary = spec.binary
         self.binarizer = spec.activation(in_channels)
+        self.pad_value = spec.pad_value  # padding of the binarized input (BiDet: -1, not 0)
         # exact only for binarizers with two output levels per (sample, channel)
         self.compact_saved_input = getattr(self.binarizer, "levels_per_channel", 0) == 2
         self.symmetric_levels = bool(getattr(self.binarizer, "symmetric_levels", False))
@@ -69,6 +71,10 @@ class BinaryConv2d(nn.Conv2d):
             raise ValueError(f"BinaryConv2d expects (N, C, H, W) input, got shape {tuple(x.shape)}")
         xb = self.binarizer(x)
         wb = self.weight_binarizer(self.weight)
+        if self.pad_value and any(self.padding):
+            ph, pw = self.padding
+            xb = F.pad(xb, (pw, pw, ph, ph), value=self.pad_value)
+            return F.conv2d(xb, wb, self.bias, self.stride, 0, self.dilation, self.groups)
         if not (self.binary and self.compact_saved_input and torch.is_grad_enabled() and xb.requires_grad):
             return self._conv_forward(xb, wb, self.bias)
         with torch.autograd.graph.saved_tensors_hooks(*_two_level_hooks(xb, self.symmetric_levels)):

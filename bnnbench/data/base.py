@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
@@ -17,7 +19,9 @@ class BaseDataModule(L.LightningDataModule):
     Subclasses set `task` ("seg", "depth" or "cls") and fill `self.train_set`, `self.val_set`,
     `self.test_set` in `setup`. Batches are `(image, target)`:
     seg: float (B,3,H,W), long (B,H,W) with `ignore_index`; depth: float (B,3,H,W),
-    float (B,1,H,W) in metres with 0 = no ground truth; cls: float (B,3,H,W), long (B,).
+    float (B,1,H,W) in metres with 0 = no ground truth; cls: float (B,3,H,W), long (B,);
+    det: a list of B float (3,H,W) images in [0, 1] and a list of B dicts of boxes (n,4),
+    labels (n,) and difficult (n,) (`bnnbench.data.detection`).
     """
 
     task: str = ""
@@ -27,6 +31,8 @@ class BaseDataModule(L.LightningDataModule):
     min_depth: float = 1e-3
     max_depth: float = 10.0
     eval_crop: str | None = None  # named crop applied by the depth metrics ("eigen_nyu", ...)
+    # how samples become a batch (None: stacked); detection keeps lists of images and targets
+    collate_fn: ClassVar[Callable[[list[Any]], Any] | None] = None
 
     def __init__(
         self,
@@ -72,6 +78,7 @@ class BaseDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             drop_last=train and len(dataset) > self.batch_size,
             persistent_workers=self.num_workers > 0,
+            collate_fn=type(self).collate_fn,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,13 @@ def box_downsample(x: np.ndarray, factor: int) -> np.ndarray:
     """Mean over factor x factor blocks of the last two axes (anti-aliasing of a supersampled render)."""
     *lead, h, w = x.shape
     return x.reshape(*lead, h // factor, factor, w // factor, factor).mean(axis=(-3, -1))
+
+
+def _copy(target: Any) -> Any:
+    """A copy of a target: a tensor, or a dict of tensors (detection boxes, labels, flags)."""
+    if isinstance(target, dict):
+        return {k: v.clone() for k, v in target.items()}
+    return target.clone()
 
 
 class GeneratedDataset(Dataset):
@@ -51,7 +59,7 @@ class GeneratedDataset(Dataset):
         if index not in self._cache:
             self._cache[index] = self.render(sample_rng(self.seed, self.split, index))
         image, target = self._cache[index]
-        return image.clone(), target.clone()  # callers may edit their copy in place
+        return image.clone(), _copy(target)  # callers may edit their copy in place
 
 
 class GeneratedDataModule(BaseDataModule):

@@ -65,6 +65,9 @@ def pack_conv(
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: padding {conv.padding!r} / "
                                 f"padding_mode {conv.padding_mode!r} (zero padding by number only)")
+    if getattr(conv, "pad_value", 0.0) and any(conv.padding):
+        raise UnsupportedExport(f"cannot export {_describe(conv, path)}: it pads its binary input with "
+                                f"{conv.pad_value} (the packed kernels pad with zeros)")
     if tuple(conv.dilation) != (1, 1):
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: dilation {conv.dilation} "
                                 "(the packed kernels have none)")

@@ -1,0 +1,138 @@
+"""A C4 Faster R-CNN on torchvision's `FasterRCNN` whose binary parts are bnnbench blocks:
+the RPN conv, the RoI head (a ResNet stage run once per RoI) and a class-agnostic predictor,
+plus the fixed-RoI forward pass that cost counting measures.
+
+Layout of BiDet (Wang et al. 2020; ZiweiWangTHU/BiDet@fc54511, faster_rcnn/lib/model/
+faster_rcnn/{faster_rcnn.py,bidet_resnet.py}, rpn/rpn.py) on the torchvision detection API
+(pytorch/vision v0.29, torchvision/models/detection/{faster_rcnn.py,rpn.py,roi_heads.py}).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection import FasterRCNN
+
+from bnnbench.complexity import repeated
+from bnnbench.models.layers import BlockChoice, Readout
+
+COST_ROIS = 300  # RoIs per image at test time (BiDet's RPN post-NMS top-n): the head's cost is per RoI
+
+
+class TrunkBackbone(nn.Sequential):
+    """The image trunk as torchvision's detectors want it: a module with `out_channels`."""
+
+    def __init__(self, *layers: nn.Module, out_channels: int) -> None:
+        super().__init__(*layers)
+        self.out_channels = out_channels
+
+
+class BinaryRPNHead(nn.Module):
+    """One 3x3 conv slot of the block choice (BiDet: binary conv -> BN, no ReLU, no shortcut),
+    the base width read back from expanded features, then real 1x1 objectness and box convs."""
+
+    def __init__(
+        self, block: BlockChoice, in_channels: int, channels: int, num_anchors: int, readout: str = "first"
+    ) -> None:
+        super().__init__()
+        overrides = {"shortcut": False} if block.accepts("shortcut") else {}
+        self.conv = block(in_channels, channels, 3, 1, 1, **overrides)
+        self.readout = Readout(channels, block.expansion, readout)
+        self.cls_logits = nn.Conv2d(channels, num_anchors, 1)
+        self.bbox_pred = nn.Conv2d(channels, num_anchors * 4, 1)
+        for layer in (self.cls_logits, self.bbox_pred):  # torchvision's RPNHead init
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        logits, deltas = [], []
+        for x in features:
+            t = self.readout(self.conv(x))
+            logits.append(self.cls_logits(t))
+            deltas.append(self.bbox_pred(t))
+        return logits, deltas
+
+
+class RoIStageHead(nn.Module):
+    """The last ResNet stage run on each pooled RoI, the base width read back, spatial mean."""
+
+    def __init__(self, stage: nn.Module, channels: int, expansion: int = 1, readout: str = "first") -> None:
+        super().__init__()
+        self.stage = stage
+        self.readout = Readout(channels, expansion, readout)
+        self.out_channels = channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.stage(x)).mean(dim=(2, 3))
+
+
+class AgnosticBoxPredictor(nn.Module):
+    """Real Linear class scores and one class-agnostic box delta, repeated for every class
+    (the (N, K*4) layout torchvision's RoIHeads decode)."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.cls_score = nn.Linear(channels, num_classes)
+        self.bbox_pred = nn.Linear(channels, 4)
+        nn.init.normal_(self.cls_score.weight, std=0.01)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        nn.init.zeros_(self.cls_score.bias)
+        nn.init.zeros_(self.bbox_pred.bias)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cls_score(x), self.bbox_pred(x).repeat(1, self.num_classes)
+
+
+def spread_rois(count: int, height: int, width: int, device: torch.device | None = None) -> Tensor:
+    """`count` boxes (x1, y1, x2, y2) of a quarter of the image side, spread over the image:
+    stand-ins for proposals (the head's cost does not depend on where the boxes are)."""
+    t = torch.linspace(0.0, 1.0, count, device=device)
+    bw, bh = width / 4.0, height / 4.0
+    x1 = t * (width - bw)
+    y1 = torch.remainder(t * 7.0, 1.0) * (height - bh)
+    return torch.stack([x1, y1, x1 + bw, y1 + bh], dim=1)
+
+
+class BinaryFasterRCNN(FasterRCNN):
+    """torchvision's FasterRCNN (loss dict in train mode, detections in eval mode) with the
+    forward pass `bnnbench.complexity.count` measures: trunk and RPN on the given input, the
+    RoI head on exactly `cost_rois` RoIs (the transform's resize and normalisation skipped)."""
+
+    cost_rois: int = COST_ROIS
+
+    def cost_forward(self, images: Tensor) -> Tensor:
+        """Trunk, RPN head and RoI head on `cost_rois` RoIs per image, as cost counting runs it."""
+        h, w = images.shape[-2:]
+        features = self.backbone(images)
+        feats = OrderedDict([("0", features)])
+        self.rpn.head([features])
+        rois = spread_rois(self.cost_rois, h, w, images.device)
+        pooled = self.roi_heads.box_roi_pool(feats, [rois] * images.shape[0], [(h, w)] * images.shape[0])
+        # cost counting reads the first sample of a batch: one RoI, counted cost_rois times
+        with repeated(self.cost_rois):
+            scores, _ = self.roi_heads.box_predictor(self.roi_heads.box_head(pooled[:1]))
+        return scores
+
+
+def check_anchors(sizes: Sequence[int], ratios: Sequence[float]) -> None:
+    """Raise naming the values when anchor sizes or aspect ratios are empty or not positive."""
+    if not sizes or any(s <= 0 for s in sizes):
+        raise ValueError(f"anchor_sizes must be positive pixel sizes, got {list(sizes)}")
+    if not ratios or any(r <= 0 for r in ratios):
+        raise ValueError(f"anchor_ratios must be positive, got {list(ratios)}")
+
+
+__all__ = [
+    "COST_ROIS",
+    "AgnosticBoxPredictor",
+    "BinaryFasterRCNN",
+    "BinaryRPNHead",
+    "RoIStageHead",
+    "TrunkBackbone",
+    "check_anchors",
+    "spread_rois",
+]
