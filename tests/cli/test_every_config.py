@@ -27,7 +27,9 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_checks(group, option):
-    task = "task=cls" if group == "model" and option not in ("convnext_upernet", "convnext_upernet_narrow", "smp") else "task=seg"
+    task = "task=seg"
+    if group == "model" and option not in ("convnext_upernet", "convnext_upernet_narrow", "smp"):
+        task = "task=det" if option.startswith("bidet") else "task=cls"
     cfg = make_cfg(task, f"{group}={option}", tiny=False)
     assert cfg[group] is not None
     if group in ("trainer", "logger"):
@@ -37,7 +39,8 @@ def test_every_option_composes_and_checks(group, option):
 
 @pytest.mark.parametrize("option", options("data"))
 def test_every_data_set_composes(option):
-    kind = {"gen_depth": "depth", "nyu": "depth", "kitti": "depth", "gen_seg": "seg", "ade20k": "seg", "voc": "seg"}
+    kind = {"gen_depth": "depth", "nyu": "depth", "kitti": "depth", "gen_seg": "seg", "ade20k": "seg", "voc": "seg",
+            "gen_det": "det", "voc_det": "det"}
     cfg = make_cfg(f"task={kind.get(option, 'cls')}", f"data={option}", tiny=False)
     if option not in NEEDS_ROOT:
         job.check(cfg)
@@ -46,7 +49,8 @@ def test_every_data_set_composes(option):
 
 @pytest.mark.parametrize("task, data, model", [("seg", "gen_seg", "convnext_upernet_narrow"),
                                                ("depth", "gen_depth", "convnext_upernet_narrow"),
-                                               ("cls", "digits", "resnet20")])
+                                               ("cls", "digits", "resnet20"),
+                                               ("det", "gen_det", "bidet_r18_narrow")])
 def test_each_task_picks_its_default_data_and_model(task, data, model):
     cfg = make_cfg(f"task={task}", tiny=False)
     assert cfg.data.name == data
@@ -57,6 +61,8 @@ def test_each_task_picks_its_default_data_and_model(task, data, model):
     (["task=cls", "data=gen_seg"], "task 'cls' trains on cls data, but data 'gen_seg' is seg data"),
     (["task=seg", "data=digits"], "task 'seg' trains on seg data"),
     (["task=depth", "model=resnet20"], "needs a model that outputs dense"),
+    (["task=det", "model=resnet18"], "needs a model that outputs detections, but model 'resnet18' outputs vector; models that fit: bidet_r18"),
+    (["task=det", "data=gen_seg"], "task 'det' trains on det data, but data 'gen_seg' is seg data"),
     (["model=smp", "block=es"], "swapped in place"),
     (["+model.widht=2"], "has no option 'widht': valid options are"),
 ])
@@ -72,7 +78,10 @@ def test_optimizer_files_equal_the_code_defaults(name):
     assert values == OPTIMIZER_DEFAULTS[name]
 
 
-@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e != "bidense_table4"])
+SWEEPS = ("bidense_table4", "es_table3")  # experiments that are sweeps: their rows run below
+
+
+@pytest.mark.parametrize("experiment", [e for e in options("experiment") if e not in SWEEPS])
 def test_every_experiment_runs_one_fast_step(experiment, tmp_path):
     extra = []
     if experiment == "reactnet_step2":
@@ -87,6 +96,13 @@ def test_every_table4_row_runs_one_fast_step(tmp_path):
         cfg = make_cfg("experiment=bidense_table4", f"+table4={row}", *_seg_fast(), tiny=False)
         result = run(cfg, output_dir=tmp_path / row)
         assert 0.0 <= result["test/mIoU"] <= 1.0, row
+
+
+def test_every_table3_row_runs_one_fast_step(tmp_path):
+    for row in options("table3"):
+        cfg = make_cfg("experiment=es_table3", f"+table3={row}", *_det_fast(), tiny=False)
+        result = run(cfg, output_dir=tmp_path / row)
+        assert 0.0 <= result["test/mAP"] <= 1.0, row
 
 
 def _fast() -> list[str]:
@@ -105,3 +121,10 @@ def _seg_fast() -> list[str]:
 def _step1_checkpoint(tmp_path: Path) -> Path:
     cfg = make_cfg("experiment=reactnet_step1", *_fast(), tiny=False)
     return Path(run(cfg, output_dir=tmp_path / "step1")["best_checkpoint"])
+
+
+def _det_fast() -> list[str]:
+    return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
+            "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
+            "data.train_size=8", "data.test_size=4", "data.batch_size=4", "data.image_size=[64,64]"]
