@@ -12,6 +12,7 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.standardized import EPS, standardized_sign
+from bnnbench.binarizers.ste import identity_sign
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
 
 if TYPE_CHECKING:
@@ -35,18 +36,6 @@ def recu_clamp(w: Tensor, tau: float) -> Tensor:
     w1 = standardize(w, EPS) * (2 * math.sqrt(2))
     q = float(-w1.detach().abs().mean() * math.log(2 - 2 * tau)) if tau < 1 else math.inf
     return w1.clamp(-q, q)
-
-
-class _IdentitySign(torch.autograd.Function):
-    """sign(v) (+1 at 0) with the plain straight-through gradient (ReCU's weight `BinaryQuantize`)."""
-
-    @staticmethod
-    def forward(ctx, v: Tensor) -> Tensor:
-        return torch.where(v >= 0, 1.0, -1.0).to(v.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return grad
 
 
 @WEIGHT_BINARIZERS.register("recu")
@@ -74,7 +63,7 @@ class ReCUWeight(LearnedScaleWeight):
         return recu_clamp(w, self.tau)
 
     def forward(self, w: Tensor) -> Tensor:
-        return self.alpha * _IdentitySign.apply(recu_clamp(w, self.tau))
+        return self.alpha * identity_sign(recu_clamp(w, self.tau))  # ReCU's weight `BinaryQuantize`
 
 
 @BINARIZERS.register("recu")

@@ -110,6 +110,23 @@ def reste_grad(v: Tensor, t: float, o: float) -> Tensor:
     return torch.where(a <= RESTE_INTERVAL, inner, torch.where(a <= t, power, 0.0))
 
 
+class _IdentitySign(torch.autograd.Function):
+    """sign(v) (+1 at 0) with the plain straight-through gradient (no clipping)."""
+
+    @staticmethod
+    def forward(ctx, v: Tensor) -> Tensor:
+        return torch.where(v >= 0, 1.0, -1.0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad
+
+
+def identity_sign(v: Tensor) -> Tensor:
+    """sign with the identity gradient (ReCU's and BiDet's weight sign)."""
+    return _IdentitySign.apply(v)
+
+
 def approx_sign_grad(v: Tensor) -> Tensor:
     """Bi-Real ApproxSign derivative: 2 + 2v on [-1, 0), 2 - 2v on [0, 1), 0 elsewhere."""
     return (2 - 2 * v.abs()).clamp_min(0)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from bnnbench.binarizers.ste import ede, ede_schedule
+from bnnbench.binarizers.ste import ede, ede_schedule, identity_sign
 from bnnbench.registry import WEIGHT_BINARIZERS
 
 if TYPE_CHECKING:
@@ -230,18 +230,6 @@ class AdaBinWeight(WeightBinarizer):
         return WeightCode((w.detach().float() - beta) / alpha, alpha.reshape(-1), beta.reshape(-1))
 
 
-class _IdentitySign(torch.autograd.Function):
-    """sign(W) (+1 at 0) whose gradient passes unchanged (BiDet's SignSTEWeight)."""
-
-    @staticmethod
-    def forward(ctx, w: Tensor) -> Tensor:
-        return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return grad
-
-
 @WEIGHT_BINARIZERS.register("bidet")
 class BiDetWeight(MeanAbsWeight):
     """alpha_w sign(W), alpha_w = mean|W| per output channel NOT detached, sign with an
@@ -252,7 +240,7 @@ class BiDetWeight(MeanAbsWeight):
     """
 
     def forward(self, w: Tensor) -> Tensor:
-        return mean_abs(w) * _IdentitySign.apply(w)
+        return mean_abs(w) * identity_sign(w)  # BiDet's SignSTEWeight
 
 
 def build_weight(name: str) -> WeightBinarizer:
