@@ -5,7 +5,10 @@ multiply-accumulates of binary convs/linears, FLOPs those of real-valued ones (a
 as one operation), OPs = FLOPs + BOPs / 64, Params = real params + binary params / 32.
 OPs+ (ES-BNN Table 6) adds one operation per batch-norm output element. Grouped and
 depth-wise convs count C_in/g * k * k MACs per output element. Only conv and linear MACs are
-counted, as the papers do: pooling, activations, bypasses and additions are free.
+counted, as most papers do: pooling, activations, bypasses and additions are free.
+`count(..., elementwise=True)` is BiDense's convention instead (Tables 1 and 4): the
+elementwise work each binarizer, block and small layer declares is added to FLOPs
+(`bnnbench.elementwise` says what one FLOP is).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from bnnbench.elementwise import declared
+
 
 @dataclass
 class Cost:
@@ -28,6 +33,7 @@ class Cost:
     bops: int = 0
     flops: int = 0
     bn_ops: int = 0
+    elementwise: int = 0  # part of `flops` declared by modules (count(..., elementwise=True))
     layers: list[tuple[str, str, int]] = field(default_factory=list)  # (name, "binary"|"real", MACs)
 
     @property
@@ -57,10 +63,11 @@ class Cost:
         return d
 
     def __str__(self) -> str:
+        extra = f" (elementwise {self.elementwise / 1e9:.3f}G)" if self.elementwise else ""
         return (
             f"Params {self.params / 1e6:.3f}M (real {self.real_params / 1e6:.3f}M + binary "
             f"{self.binary_params / 1e6:.3f}M/32) | BOPs {self.bops / 1e9:.3f}G | "
-            f"FLOPs {self.flops / 1e9:.3f}G | OPs {self.ops / 1e9:.3f}G"
+            f"FLOPs {self.flops / 1e9:.3f}G{extra} | OPs {self.ops / 1e9:.3f}G"
         )
 
 
@@ -106,7 +113,27 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
     return 0
 
 
-def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
+def _elementwise_hooks(model: nn.Module, cost: Cost) -> list:
+    """Forward hooks adding every declaring module's elementwise FLOPs to `cost.flops`."""
+    last: list = [None, None]  # the previous declaring call: (module, its input)
+
+    def hook(module: nn.Module, inp: tuple, out: object) -> None:
+        x = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
+        if x is None or not isinstance(out, torch.Tensor):
+            return
+        # a binarizer shared by consecutive convs on one tensor (ReActNet's doubling block)
+        # binarizes it once
+        if last[0] is module and last[1] is x:
+            return
+        last[:] = [module, x]
+        ops = int(declared(module)(x.shape, out.shape)) * _REPEAT.get()  # per RoI in a detector head
+        cost.elementwise += ops
+        cost.flops += ops
+
+    return [m.register_forward_hook(hook) for m in model.modules() if declared(m) is not None]
+
+
+def count(model: nn.Module, input_size: Sequence[int], elementwise: bool = False) -> Cost:
     """Count the cost of `model` on one input of `input_size` ((C, H, W) or (1, C, H, W)),
     through `model.cost_forward` when the model has one."""
     shape = tuple(input_size)
@@ -124,6 +151,8 @@ def count(model: nn.Module, input_size: Sequence[int]) -> Cost:
 
     names = {m: n for n, m in model.named_modules()}
     hooks = []
+    if elementwise:
+        hooks += _elementwise_hooks(model, cost)
 
     def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
         times = _REPEAT.get()

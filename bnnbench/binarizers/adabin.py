@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -46,6 +48,11 @@ class AdaBin(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.levels(approx_sign((x - self.beta) / self.alpha))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Four per element: (x - beta), / alpha (alpha is learned, its sign may flip the bit),
+        and the two levels' + beta and * alpha."""
+        return 4 * per_sample(in_shape)
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode:

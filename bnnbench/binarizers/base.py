@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -51,6 +52,10 @@ class ActivationBinarizer(nn.Module):
     def init_weight(self, weight: Tensor) -> None:
         """Initialise the latent real weight of the conv this binarizer feeds, as the method's code does."""
         WEIGHT_INITS[self.weight_init](weight)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Elementwise FLOPs of one forward (`bnnbench.elementwise`): a plain sign is free."""
+        return 0
 
     def export_code(self) -> ActivationCode | None:
         """This binarizer as packed-bit thresholds and levels (`bnnbench.export.codes`); None: no export rule."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import sba
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -33,6 +35,10 @@ class BiSRNet(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return sba(x * self.k + self.b, self.beta)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Two per element: the redistribution x * k + b."""
+        return 2 * per_sample(in_shape)
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode:

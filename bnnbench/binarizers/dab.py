@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -137,6 +139,16 @@ class DAB(ActivationBinarizer):
         _, xs, alpha = self._split(x)
         out = approx_sign(xs)
         return out if alpha is None else alpha * out
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Per element: the mean over (H, W) and x - beta for an adaptive threshold (x - b
+        alone for a learnable one), the mean of |x_s| and alpha * sign for an adaptive or MAD
+        scale (the product alone for a learnable one); per channel: k mu [+ b] and
+        exp(a (MAD - 1))."""
+        n, c = per_sample(in_shape), in_shape[1]
+        threshold = {"adaptive": 2 * n + 2 * c, "mean_only": 2 * n + c, "learnable": n, "none": 0}
+        scale = {"adaptive": 2 * n + 3 * c, "mad": 2 * n, "learnable": n, "none": 0}
+        return threshold[self.threshold] + scale[self.scale]
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode:

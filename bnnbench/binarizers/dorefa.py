@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode, WeightCode
@@ -79,6 +81,10 @@ class DoReFa(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return _Round01.apply(x)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """One per element: the comparison with 1/2 (round(clip(x, 0, 1)) is the bit x >= 1/2)."""
+        return per_sample(in_shape)
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+from bnnbench.elementwise import per_sample
 
 _HW = (2, 3)
 
@@ -42,3 +45,8 @@ class INSTA(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return approx_sign(x - self.threshold(x))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """x^3 (two multiplies), its mean over (H, W) and x - threshold: four per element; the
+        cube root, k * . + b per channel: three per channel."""
+        return 4 * per_sample(in_shape) + 3 * in_shape[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -10,6 +11,7 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -28,6 +30,10 @@ class RSign(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return approx_sign(x - self.beta)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """One subtraction per element (x - beta)."""
+        return per_sample(in_shape)
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode:

@@ -3,6 +3,8 @@ and a standardised activation sign."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -10,6 +12,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.standardized import EPS, standardized_sign
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
+from bnnbench.elementwise import per_sample
 
 
 @WEIGHT_BINARIZERS.register("siman")
@@ -50,3 +53,8 @@ class SiMaN(ActivationBinarizer):
 
     def forward(self, x: Tensor) -> Tensor:
         return standardized_sign(x, center=True)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """The mean over (C, H, W) and x - mean: two per element (dividing by the std before
+        the sign cannot change the bit)."""
+        return 2 * per_sample(in_shape)

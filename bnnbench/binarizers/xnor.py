@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -11,6 +12,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import clip_ste
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, MeanAbsWeight
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -57,6 +59,10 @@ class XNOR(ActivationBinarizer):
         if self.scale:
             out = out * x.detach().abs().mean(1, keepdim=True)
         return out
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """With `scale`: the channel mean of |x| and the product with it, two per element."""
+        return 2 * per_sample(in_shape) if self.scale else 0
 
     @torch.no_grad()
     def export_code(self) -> ActivationCode | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -75,6 +75,11 @@ class Block(nn.Module):
         if conv:
             self.conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
             self.bn = nn.BatchNorm2d(out_channels)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Elementwise FLOPs of the block's own bypass arithmetic (`bnnbench.elementwise`); its
+        binarizers and activations declare theirs, BN is counted apart: none here."""
+        return 0
 
     @classmethod
     def expansion_for(cls, **options: Any) -> int:

@@ -3,6 +3,8 @@ pre-BN residual, then a point-wise conv with a broadcast residual."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
@@ -13,6 +15,7 @@ from bnnbench.blocks.bypass import broadcast, match_spatial
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
+from bnnbench.elementwise import per_sample, pooled
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -30,6 +33,10 @@ class Shifted(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.binarizer(x - self.alpha)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """x - alpha, one per element (the wrapped binarizer declares its own)."""
+        return per_sample(in_shape)
 
     def export_code(self) -> ActivationCode | None:
         """The wrapped binarizer's export code, read at x - alpha (None: it has no export rule)."""
@@ -78,6 +85,10 @@ class DualConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.beta1 * self.conv1(x) + self.beta2 * self.conv2(x)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """beta_1 y_1 + beta_2 y_2: two multiplies and an add per output element."""
+        return 3 * per_sample(out_shape)
 
     def export_module(self, path: str = "", **options: Any) -> nn.Module | None:
         """Export rule: two packed convs, beta_i folded into each epilogue, the first added as the
@@ -176,3 +187,9 @@ class BDNetBlock(Block):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act2(self.pointwise(self.act1(self.depthwise(x))))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """AvgPool2d(stride), the pre-BN and post-BN adds of the shortcut (one without
+        `prebn`), and the broadcast residual's add (the broadcast itself is a copy)."""
+        mid = self.in_channels * math.prod(out_shape[2:])
+        return pooled(in_shape, self.stride) + (2 if self.prebn else 1) * mid + per_sample(out_shape)

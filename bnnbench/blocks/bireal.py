@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from bnnbench.blocks.base import Block, make_conv
@@ -9,6 +11,7 @@ from bnnbench.blocks.bypass import match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
+from bnnbench.elementwise import per_sample, pooled
 
 
 @BLOCKS.register("bireal")
@@ -48,3 +51,7 @@ class BiRealBlock(Block):
         if not self.shortcut:
             return self.act(out)
         return self.act(out + self.downsample(match_spatial(x, self.stride, out.shape[-2:])))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """The shortcut: AvgPool2d(stride) and the add (its real 1x1 conv counts as MACs)."""
+        return pooled(in_shape, self.stride) + per_sample(out_shape) if self.shortcut else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +12,7 @@ from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.layers import RPReLU
 from bnnbench.blocks.registry import BLOCKS
+from bnnbench.elementwise import per_sample, pooled
 
 
 class BiSRUnit(nn.Module):
@@ -27,6 +30,10 @@ class BiSRUnit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.act(self.conv(x))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """The residual add (RPReLU declares its own)."""
+        return per_sample(out_shape)
 
 
 @BLOCKS.register("bisrnet")
@@ -84,3 +91,17 @@ class BiSRNetBlock(Block):
             return torch.cat([unit(x) for unit in self.units], 1)
         parts = x.chunk(self.ratio, 1)
         return torch.stack([unit(p) for unit, p in zip(self.units, parts)]).mean(0)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Up: bilinear x2, 4 multiplies + 3 adds per element; Down: AvgPool2d(stride);
+        Decrease: the mean of the r unit outputs (one FLOP per element read); the units
+        declare their own adds."""
+        n, c, h, w = in_shape
+        ops = 0
+        if self.up:
+            h, w = 2 * h, 2 * w
+            ops += 7 * c * h * w
+        ops += pooled((n, c, h, w), self.stride)
+        if self.ratio > 1 and not self.increase:
+            ops += self.ratio * per_sample(out_shape)
+        return ops

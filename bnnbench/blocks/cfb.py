@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -10,6 +11,7 @@ from bnnbench.blocks.base import Block
 from bnnbench.blocks.bypass import GROUPINGS, cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
+from bnnbench.elementwise import channel_fusion, per_sample, pooled
 
 
 @BLOCKS.register("cfb")
@@ -36,6 +38,14 @@ class CFBBlock(Block):
         out = self.bn(self.conv(x))
         bypass = match_spatial(x, self.stride, out.shape[-2:])
         return out + cfb(bypass, self.out_channels, self.grouping)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """The bypass: AvgPool2d(stride), CFB's channel fusion, and the add to BN(conv)."""
+        return (
+            pooled(in_shape, self.stride)
+            + channel_fusion(self.in_channels, self.out_channels, out_shape)
+            + per_sample(out_shape)
+        )
 
     def export_module(self, path: str = "", **options: Any) -> nn.Module | None:
         """Export rule: the packed conv folds the BN and adds the bypass in its epilogue (None: conv alone)."""

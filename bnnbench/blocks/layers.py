@@ -3,10 +3,13 @@ sign is part of the binarizers, e.g. ReActNet's RSign)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
+from bnnbench.elementwise import per_sample
 
 ACTIVATIONS = ("rprelu", "maxout", "prelu", "relu", "none")
 
@@ -27,6 +30,10 @@ class RPReLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x - self.gamma, self.beta.reshape(-1)) + self.zeta
 
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Subtract, PReLU (compare-and-select, multiply), add: four per element."""
+        return 4 * per_sample(out_shape)
+
 
 class Maxout(nn.Module):
     """AdaBin's Maxout: gamma_pos * relu(x) - gamma_neg * relu(-x), per channel (init 1, 0.25)."""
@@ -38,6 +45,10 @@ class Maxout(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.gamma_pos * F.relu(x) - self.gamma_neg * F.relu(-x)
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Two ReLUs, two multiplies, a subtraction: five per element."""
+        return 5 * per_sample(out_shape)
 
 
 def check_activation(name: str, owner: str) -> str:

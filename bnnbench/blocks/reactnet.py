@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -10,6 +13,7 @@ from bnnbench.blocks.bypass import cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
+from bnnbench.elementwise import channel_fusion, per_sample, pooled
 
 
 @BLOCKS.register("reactnet")
@@ -57,6 +61,13 @@ class ReActNetBlock(Block):
             return self.act2(self.bn_pw[0](self.pw[0](o1)) + cfb(o1, self.out_channels))
         o2 = [bn(conv(o1)) + o1 for conv, bn in zip(self.pw, self.bn_pw)]
         return self.act2(o2[0] if len(o2) == 1 else torch.cat(o2, 1))
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """AvgPool2d(stride) and the add of o1, then the adds of o2 (with CFB's fusion when
+        the width is not a multiple); the RPReLUs declare theirs."""
+        o1 = self.in_channels * math.prod(out_shape[2:])
+        fusion = channel_fusion(self.in_channels, self.out_channels, out_shape)
+        return pooled(in_shape, self.stride) + o1 + fusion + per_sample(out_shape)
 
 
 def share_activation_binarizer(convs: nn.ModuleList) -> None:

@@ -13,6 +13,7 @@ from bnnbench import blocks
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS, block_options
+from bnnbench.elementwise import per_sample
 from bnnbench.registry import parse_component
 
 READOUTS = ("first", "mean")
@@ -31,6 +32,10 @@ class LearnableBias(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.bias
+
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """One add per element."""
+        return per_sample(out_shape)
 
 
 class BiasPReLU(nn.Module):
