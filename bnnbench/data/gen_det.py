@@ -2,8 +2,8 @@
 
 The photos are the two that ship with scikit-learn (`sklearn.datasets.load_sample_images`:
 china.jpg, flower.jpg, 427x640). Training crops come from the left three quarters of each
-photo and test crops from the right quarter, so the test backgrounds are held out; the test
-split is fixed (its own seed, whatever the run's seed). Each image holds 1-3 shapes of random
+photo and validation / test crops from the right quarter, so their backgrounds are held out;
+both splits are fixed (their own seeds, whatever the run's seed) and disjoint. Each image holds 1-3 shapes of random
 colour, 16-50% of the image side, placed so that they barely overlap; the class is the shape,
 never the colour. A tenth of the boxes are flagged difficult (ignored by the VOC metric, kept
 for training as BiDet does).
@@ -113,7 +113,7 @@ class DetRenderer:
 
 @DATASETS.register("gen_det")
 class GenDetDataModule(DetectionDataModule):
-    """Generated detection set (3 shape classes + background); val split = the fixed test split."""
+    """Generated detection set (3 shape classes + background); fixed held-out val and test splits."""
 
     class_names = CLASS_NAMES
     num_classes = len(CLASS_NAMES) + 1
@@ -126,17 +126,18 @@ class GenDetDataModule(DetectionDataModule):
         seed: int = 0,
         image_size: Sequence[int] = (128, 128),
         train_size: int = 512,
+        val_size: int = 50,
         test_size: int = 100,
         max_objects: int = 3,
         difficult_rate: float = 0.1,
     ) -> None:
         """`max_objects` shapes at most per image; `difficult_rate` of the boxes flagged difficult."""
         super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
-        if min(self.image_size) < 32:
-            raise ValueError(f"gen_det: image_size must be at least 32 px a side, got {list(self.image_size)}")
+        if min(self.image_size) < 16:
+            raise ValueError(f"gen_det: image_size must be at least 16 px a side, got {list(self.image_size)}")
         if max_objects < 1 or not 0.0 <= difficult_rate <= 1.0:
             raise ValueError(f"gen_det: need max_objects >= 1 and difficult_rate in [0, 1], got {max_objects}, {difficult_rate}")
-        self.train_size, self.test_size = train_size, test_size
+        self.train_size, self.val_size, self.test_size = train_size, val_size, test_size
         size = (int(self.image_size[0]), int(self.image_size[1]))
         self.train_renderer = DetRenderer(size, (0.0, TRAIN_PART), max_objects, difficult_rate)
         self.test_renderer = DetRenderer(size, (TRAIN_PART, 1.0), max_objects, difficult_rate)
@@ -146,4 +147,5 @@ class GenDetDataModule(DetectionDataModule):
         if self.train_set is None:
             self.train_set = GeneratedDataset(self.train_renderer, self.seed, "train", self.train_size)
             self.test_set = GeneratedDataset(self.test_renderer, TEST_SEED, "test", self.test_size)
-            self.val_set = self.test_set
+            # model selection on its own held-out draws (another seed: disjoint from the test split)
+            self.val_set = GeneratedDataset(self.test_renderer, TEST_SEED + 1, "test", self.val_size)

@@ -127,4 +127,4 @@ def _det_fast() -> list[str]:
     return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
             "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
             "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
-            "data.train_size=8", "data.test_size=4", "data.batch_size=4", "data.image_size=[64,64]"]
+            "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4", "data.image_size=[64,64]"]

@@ -18,7 +18,12 @@ SMALL = {
     "mobilenet_v1": CLS,
     "resnet18": CLS,
     "resnet20": {"num_classes": 4, "input_size": (32, 32), "width_mult": 0.5},
+    "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
+                  "roi_batch": 8, "rpn_post_nms_test": 10},
 }
+# a detector trains on (images, boxes): its output is the sum of its losses
+TARGETS = [{"boxes": torch.tensor([[2.0, 3, 20, 30]]), "labels": torch.tensor([1])},
+           {"boxes": torch.tensor([[10.0, 0, 31, 12]]), "labels": torch.tensor([2])}]
 BLOCKS = [*blocks.names(), "auto"]
 # (model, block): cannot work, and why (the message compat gives)
 IMPOSSIBLE = {
@@ -43,8 +48,11 @@ def test_every_block_in_every_model(model, block):
         return
     net = models.build(model, **kwargs)
     x = torch.randn(2, 3, 32, 32)
-    out = net(x)
-    assert out.shape == ((2, 3, 32, 32) if "out_channels" in SMALL[model] else (2, 4))
+    if models.MODELS.meta(model)["output"] == "detections":
+        out = sum(net(list(x), TARGETS).values())
+    else:
+        out = net(x)
+        assert out.shape == ((2, 3, 32, 32) if "out_channels" in SMALL[model] else (2, 4))
     out.square().mean().backward()
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -19,7 +19,12 @@ SMALL = {
     "mobilenet_v1": CLS,
     "resnet18": CLS,
     "resnet20": {"num_classes": 10, "input_size": (32, 32)},
+    "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
+                  "roi_batch": 8, "rpn_post_nms_test": 10},
 }
+# a detector trains on (images, boxes): its output is the sum of its losses
+TARGETS = [{"boxes": torch.tensor([[2.0, 3, 20, 30]]), "labels": torch.tensor([1])},
+           {"boxes": torch.tensor([[10.0, 0, 31, 12]]), "labels": torch.tensor([2])}]
 
 
 def test_every_model_has_a_small_configuration():
@@ -32,9 +37,12 @@ def test_every_model_forward_backward(name, binarizer):
     torch.manual_seed(0)
     model = models.build(name, binarizer=binarizer, **SMALL[name])
     x = torch.randn(2, 3, 32, 32)
-    out = model(x)
-    expected = (2, 5, 32, 32) if "out_channels" in SMALL[name] else (2, 10)
-    assert out.shape == expected
+    if models.MODELS.meta(name)["output"] == "detections":
+        out = sum(model(list(x), TARGETS).values())
+        assert out.shape == ()
+    else:
+        out = model(x)
+        assert out.shape == ((2, 5, 32, 32) if "out_channels" in SMALL[name] else (2, 10))
     out.square().mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     cost = complexity.count(model, (3, 32, 32))

@@ -12,7 +12,7 @@ from bnnbench.metrics.voc_ap import VOC07MAP
 
 @pytest.fixture(scope="module")
 def dm():
-    dm = build("gen_det", train_size=64, test_size=40, seed=0)
+    dm = build("gen_det", train_size=64, val_size=8, test_size=40, seed=0)
     dm.setup("fit")
     return dm
 
@@ -37,11 +37,11 @@ def test_targets_are_valid_boxes_of_known_classes(dm):
 def test_samples_are_deterministic_and_the_test_split_does_not_follow_the_seed(dm):
     a, b = dm.train_set[3], dm.train_set[3]
     assert torch.equal(a[0], b[0]) and torch.equal(a[1]["boxes"], b[1]["boxes"])
-    other = build("gen_det", train_size=64, test_size=40, seed=1)
+    other = build("gen_det", train_size=64, val_size=8, test_size=40, seed=1)
     other.setup("fit")
     assert not torch.equal(other.train_set[3][0], a[0])
     assert torch.equal(other.test_set[5][0], dm.test_set[5][0])
-    assert dm.val_set is dm.test_set
+    assert torch.equal(other.val_set[2][0], dm.val_set[2][0]) and not torch.equal(dm.val_set[2][0], dm.test_set[2][0])
 
 
 def test_batches_are_lists(dm):

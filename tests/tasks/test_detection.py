@@ -16,7 +16,7 @@ TINY = {"widths": [8, 8, 16, 16], "anchor_sizes": [16, 32], "roi_batch": 8, "rpn
 
 def _one_epoch(binarizer, block="bireal") -> dict[str, float]:
     torch.manual_seed(0)
-    dm = data.build("gen_det", train_size=8, test_size=4, batch_size=4, image_size=(64, 64))
+    dm = data.build("gen_det", train_size=8, val_size=4, test_size=4, batch_size=4, image_size=(64, 64))
     model = models.build("bidet_r18", binarizer=binarizer, block=block, num_classes=dm.num_classes,
                          input_size=(64, 64), **TINY)
     task = DetectionTask.from_data(model, dm.info, optimizer={"name": "adam", "lr": 1e-3},
