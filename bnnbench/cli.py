@@ -1,14 +1,18 @@
-"""Hydra entry point: build data, model and task from the config groups, fit, test, summarize.
+"""Hydra entry point: build data, model and task from the config groups, then train, test or count.
 
 `python -m bnnbench task=seg binarizer=dab` (or the `bnnbench` script) runs one job;
 `--multirun binarizer=bnn,dab` runs a sweep, one output folder per job; a failing job is
-reported and the others go on.
+reported and the others go on, and the sweep exits non-zero. `mode=test` evaluates a
+checkpoint on the test split, `mode=cost` prints the model's cost without data or training.
+`python -m bnnbench list` names every registered method.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -16,31 +20,93 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig
 
-from bnnbench import complexity, job
-from bnnbench.callbacks import BinarizerSchedule, BinarizerStats, RNGState
+from bnnbench import complexity, job, naming, sweep
+from bnnbench.callbacks import (
+    AtomicCheckpointIO,
+    BinarizerSchedule,
+    BinarizerStats,
+    FiniteLoss,
+    RNGState,
+)
 from bnnbench.checkpoint import load_weights
+from bnnbench.data.scan import scan
 from bnnbench.loggers import build_logger, finish_logger
+from bnnbench.schedule_check import check_continuation
 from bnnbench.summary import console, print_cost, print_summary
 
 CONFIG_PATH = str(Path(__file__).parent / "conf")
+MODES = ("train", "test", "cost")
+naming.register_resolver()
 
 
 def validate(cfg: DictConfig) -> None:
     """Fail on unknown names, unknown option keys and incompatible components before any work."""
+    mode = cfg.get("mode", "train")
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not a mode: valid choices are {', '.join(MODES)}")
     job.check(cfg)
 
 
-def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
-    """The checkpoint to continue from: `ckpt_path`, or the job's last one when `resume=true`.
+def set_threads(threads: Any) -> int:
+    """Set torch's intra-op threads: `auto` = the cores this process may run on; return the count.
 
-    A fresh run in a folder that holds an earlier run moves its checkpoints and metrics aside
-    rather than mixing with them.
+    torch's own default counts the machine's cores even when fewer are ours (a container, a
+    shared box, a CPU mask), and oversubscribed threads made runs several times slower; the
+    count also changes a seeded run's floating-point sums, so every run records it.
     """
+    if threads in (None, "auto"):
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, available)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"trainer.threads must be a positive integer or auto, got {threads!r}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+class EarlierRun:
+    """The results of an earlier run in the same folder: moved aside when a fresh run starts
+    training, and moved back when that run fails."""
+
+    FILES = ("checkpoints", "metrics.csv", "summary.json")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.aside: Path | None = None
+
+    def move_aside(self) -> None:
+        """Move the earlier results to `previous-<time>/` (resume=true continues them instead)."""
+        earlier = [self.out / f for f in self.FILES if (self.out / f).exists()]
+        if not earlier:
+            return
+        self.aside = self.out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.aside.mkdir()
+        for p in earlier:
+            shutil.move(str(p), self.aside / p.name)
+        console.print(f"fresh run: moved the earlier run's files to {self.aside} (resume=true continues instead)")
+
+    def restore(self) -> None:
+        """After a failed run: its partial files go to `failed-<time>/`, the earlier ones come back."""
+        if self.aside is None:
+            return
+        failed = self.out / f"failed-{time.strftime('%Y%m%d-%H%M%S')}"
+        for name in self.FILES:
+            if (self.out / name).exists():
+                failed.mkdir(exist_ok=True)
+                shutil.move(str(self.out / name), failed / name)
+        for p in self.aside.iterdir():
+            shutil.move(str(p), self.out / p.name)
+        self.aside.rmdir()
+        console.print(f"the run failed: the earlier results are back in {self.out}")
+
+
+def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
+    """The checkpoint to continue from: `ckpt_path`, or the job's last one when `resume=true`."""
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path).expanduser()
         if not path.is_file():
@@ -52,99 +118,166 @@ def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
             console.print(f"[bold]resuming[/bold] from {last}")
             return str(last)
         console.print(f"resume=true but no {last}: starting from scratch")
-        return None
-    earlier = [p for p in (out / "checkpoints", out / "metrics.csv", out / "summary.json") if p.exists()]
-    if earlier:
-        aside = out / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
-        aside.mkdir()
-        for p in earlier:
-            shutil.move(str(p), aside / p.name)
-        console.print(f"fresh run: moved the earlier run's files to {aside} (resume=true continues instead)")
     return None
 
 
+def _job_name(out: Path) -> str:
+    if HydraConfig.initialized():
+        return naming.job_name(HydraConfig.get().overrides.task) or out.name
+    return out.name
+
+
+def _cost(cfg: DictConfig, model: torch.nn.Module, info: Any) -> complexity.Cost:
+    size = cfg.get("cost_size") or info.image_size
+    return complexity.count(model, (info.in_channels, *size), elementwise=bool(cfg.get("cost_elementwise", False)))
+
+
+def count_only(cfg: DictConfig) -> dict[str, Any]:
+    """mode=cost: the model's Params/BOPs/FLOPs/OPs at `cost_size` (or the data's image size)."""
+    info = job.describe_data(cfg)
+    model = job.build_model(cfg, info)
+    cost = _cost(cfg, model, info)
+    size = cfg.get("cost_size") or info.image_size
+    print_cost(f"cost of {_label(cfg)} at {size[0]}x{size[1]}", cost)
+    return {"mode": "cost", **{f"cost/{k}": v for k, v in cost.summary().items()}}
+
+
+def _label(cfg: DictConfig) -> str:
+    return f"{cfg.task.name} | {cfg.model.name} | {cfg.binarizer.name} | {cfg.block.name}"
+
+
 def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[Callback] | None = None) -> dict[str, Any]:
-    """Run one job: fit, test the best checkpoint, print and return the summary."""
+    """Run one job (train: fit, then test the best checkpoint; test; cost); print and return its summary."""
     start = time.perf_counter()
     validate(cfg)
+    mode = cfg.get("mode", "train")
+    if mode == "cost":
+        return count_only(cfg)
+    trainer_cfg = job.plain(cfg.trainer)
+    threads = set_threads(trainer_cfg.pop("threads", "auto"))
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = job.build_datamodule(cfg)
     dm.prepare_data()
-    dm.setup("fit")  # a missing or unreadable data file fails here, before training
+    dm.setup("fit")  # a missing data file fails here, before training
+    if cfg.get("scan_data", True):
+        scan(dm, cfg.data.name)  # so does an unreadable image or a mismatched mask (once per data set)
     model = job.build_model(cfg, dm.info)
     task = job.build_task(cfg, model, dm.info)
     if cfg.get("init_from"):
         load_weights(model, cfg.init_from, "init_from")
         console.print(f"initialised the model from {cfg.init_from}")
-    input_size = (dm.in_channels, *dm.image_size)
-    cost = complexity.count(model, input_size)
-    label = f"{cfg.task.name} | {cfg.model.name} | {cfg.binarizer.name} | {cfg.block.name}"
-    print_cost(f"cost of {label} at {input_size[1]}x{input_size[2]}", cost)
+    cost = _cost(cfg, model, dm.info)
+    print_cost(f"cost of {_label(cfg)} at {dm.image_size[0]}x{dm.image_size[1]}", cost)
     cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
 
-    ckpt_dir = out / "checkpoints"
     ckpt = resolve_checkpoint(cfg, out)
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode, save_last=True
-    )
+    if mode == "test" and ckpt is None:
+        raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
+    if ckpt is not None and mode == "train":
+        check_continuation(ckpt, cfg, len(dm.train_dataloader()))
+    ckpt_dir = out / "checkpoints"
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
+    # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch
+    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                           save_on_train_epoch_end=True, enable_version_counter=False)
     tags = [f"task:{cfg.task.name}", f"model:{cfg.model.name}", f"binarizer:{cfg.binarizer.name}", f"block:{cfg.block.name}"]
+    earlier = EarlierRun(out)
+    if ckpt is None and mode == "train":
+        earlier.move_aside()
     logger = build_logger(
         job.plain(cfg.logger), out, run_name=out.name, group=cfg.experiment_name, tags=tags, config=job.plain(cfg)
     )
-    trainer_cfg = job.plain(cfg.trainer)
     progress = [RichProgressBar()] if trainer_cfg.get("enable_progress_bar", True) else []
     trainer = L.Trainer(
         **trainer_cfg,
         logger=logger if logger is not None else False,
-        callbacks=[checkpoint, BinarizerSchedule(), BinarizerStats(), RNGState(), *progress, *(callbacks or [])],
+        callbacks=[best, last, BinarizerSchedule(), BinarizerStats(), RNGState(), FiniteLoss(), *progress,
+                   *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=str(out),
     )
     if logger is not None:
         logger.log_hyperparams(cost_row)
     try:
-        trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-        tested = trainer.test(task, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else None, verbose=False)
+        if mode == "train":
+            trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+            tested = trainer.test(task, datamodule=dm, ckpt_path="best" if best.best_model_path else None, verbose=False)
+        else:
+            tested = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False)
+    except BaseException:
+        earlier.restore()
+        raise
     finally:
         finish_logger(logger)
     metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     wall = time.perf_counter() - start
     result = {
-        "job": out.name,
+        "job": _job_name(out),
+        "mode": mode,
         "task": cfg.task.name,
         "model": cfg.model.name,
         "binarizer": cfg.binarizer.name,
         "block": cfg.block.name,
+        "seed": cfg.seed,
         **metrics,
         **cost_row,
         "wall_time_s": wall,
-        "best_checkpoint": checkpoint.best_model_path,
-        "last_checkpoint": checkpoint.last_model_path,
+        "torch_threads": threads,
+        "best_checkpoint": best.best_model_path if mode == "train" else ckpt,
+        "last_checkpoint": str(ckpt_dir / "last.ckpt") if mode == "train" else ckpt,
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     print_summary(
-        f"summary: {label}",
+        f"summary: {_label(cfg)}" + (f" (test of {ckpt})" if mode == "test" else ""),
         metrics,
         cost,
-        {"wall time": f"{wall:.1f} s", "best checkpoint": checkpoint.best_model_path or "-", "output": str(out)},
+        {"wall time": f"{wall:.1f} s", "torch threads": str(threads),
+         "best checkpoint": str(result["best_checkpoint"] or "-"), "output": str(out)},
     )
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
-def _main(cfg: DictConfig) -> dict[str, Any] | None:
-    if HydraConfig.get().mode != RunMode.MULTIRUN:
-        return run(cfg)
+def one_line(err: BaseException) -> str:
+    """An error as one line: its message (a KeyError's without quotes), or its type."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first if len(text.strip().splitlines()) <= 1 else f"{first} ..."
+
+
+def job_main(cfg: DictConfig) -> dict[str, Any] | None:
+    """The Hydra task function: one job, errors reported as one line (a sweep records them)."""
     try:
         return run(cfg)
-    except Exception as err:  # one failed sweep job must not stop the others
-        out = Path(HydraConfig.get().runtime.output_dir)
-        (out / "error.txt").write_text(traceback.format_exc())
-        console.print(f"[bold red]job {out.name} failed:[/bold red] {type(err).__name__}: {err}")
-        return None
+    except Exception as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # one failed sweep job must not stop the others
+            out = Path(HydraConfig.get().runtime.output_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "error.txt").write_text(traceback.format_exc())
+            console.print(f"[bold red]job {out.name} failed:[/bold red] {type(err).__name__}: {one_line(err)}",
+                          soft_wrap=True)
+            return None
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        # user errors read as one line; the traceback stays one variable away
+        console.print(f"[bold red]error:[/bold red] {one_line(err)}", highlight=False, soft_wrap=True)
+        console.print("(set HYDRA_FULL_ERROR=1 for the traceback)", style="dim")
+        sys.exit(2)
+
+
+# decorated separately so that `job_main` stays importable by name: launchers that run jobs in
+# other processes (joblib, submitit) pickle the task function by reference
+_main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")(job_main)
 
 
 def main() -> None:
     """Console-script entry point (`bnnbench ...` = `python -m bnnbench ...`)."""
+    if sys.argv[1:2] == ["list"]:
+        from bnnbench.catalog import print_catalog
+
+        print_catalog()
+        return
     _main()
+    if sweep.FAILED_JOBS:
+        sys.exit(1)

@@ -87,7 +87,7 @@ def check_task(task: str, data: str, data_kind: str, model: str) -> None:
 
     cls = TASKS.get(task)
     if data_kind not in cls.data_kinds:
-        fits = [n for n in DATASETS.names() if getattr(DATASETS.get(n), "kind", None) in cls.data_kinds]
+        fits = [n for n in DATASETS.names() if getattr(DATASETS.get(n), "task", None) in cls.data_kinds]
         hint = f"data sets for task {task!r}: {', '.join(fits)}"
         raise IncompatibleError(
             WRONG_DATA.format(task=task, wants="/".join(cls.data_kinds), data=data, kind=data_kind, data_hint=hint)

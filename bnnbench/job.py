@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from bnnbench import compat
@@ -80,6 +81,27 @@ def check(cfg: Mapping[str, Any]) -> None:
     import bnnbench.tasks  # noqa: F401
     from bnnbench.binarizers import BinarizerSpec
 
+    missing = sorted(OmegaConf.missing_keys(cfg)) if isinstance(cfg, DictConfig) else []
+    if cfg.get("mode") == "cost":  # counting reads no data and no weights
+        missing = [k for k in missing if not (k.startswith("data.") or k == "init_from")]
+    if missing:
+        raise ValueError(
+            f"required value{'s' if len(missing) > 1 else ''} not set: {', '.join(missing)} "
+            f"(give {missing[0]}=... on the command line)"
+        )
+    seed = cfg.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    block_cfg = plain(cfg["block"])
+    if block_cfg.get("name") == AUTO and len(block_cfg) > 1:
+        model_name = plain(cfg["model"]).get("name")
+        natural = MODELS.meta(model_name).get("natural_block", "plain") if model_name in MODELS else "its own block"
+        extra = ", ".join(f"block.{k}" for k in block_cfg if k != "name")
+        raise ValueError(
+            f"block=auto uses model {model_name!r}'s own block ({natural}) with its defaults, so {extra} would be "
+            f"ignored: name the block to set its options (block={natural} {extra.split(',')[0]}=...)"
+        )
+
     task, task_opts = _component(cfg, "task")
     data, data_opts = _component(cfg, "data")
     model, model_opts = _component(cfg, "model")
@@ -99,10 +121,37 @@ def check(cfg: Mapping[str, Any]) -> None:
 
 
 def build_datamodule(cfg: Mapping[str, Any]) -> Any:
-    """The data module of `cfg.data`; its seed is `cfg.data.seed`, else the run's `seed`."""
+    """The data module of `cfg.data`: its samples and splits follow `data.seed` (the code's
+    default unless set), its training order the run's `seed`, so a mean over seeds measures
+    training noise on fixed data."""
     name, options = _component(cfg, "data")
-    options.setdefault("seed", cfg.get("seed", 0))
-    return DATASETS.build(name, **options)
+    dm = DATASETS.build(name, **options)
+    dm.shuffle_seed = int(cfg.get("seed", 0))
+    return dm
+
+
+def describe_data(cfg: Mapping[str, Any]) -> Any:
+    """The data's description without reading its files when they are absent (mode=cost).
+
+    Builds the data module when it can; a data set whose folder is missing is described from
+    its class (kind, channels, classes) and the configured image size.
+    """
+    from bnnbench.data.info import DataInfo
+
+    try:
+        return build_datamodule(cfg).info
+    except FileNotFoundError:
+        name, options = _component(cfg, "data")
+        cls = DATASETS.get(name)
+        size = options.get("image_size") or (224, 224)
+        kind = getattr(cls, "task", "")
+        return DataInfo(
+            kind=kind, in_channels=getattr(cls, "in_channels", 3), image_size=(int(size[0]), int(size[1])),
+            num_classes=options.get("num_classes", getattr(cls, "num_classes", None)),
+            ignore_index=getattr(cls, "ignore_index", None) if kind == "seg" else None,
+            min_depth=getattr(cls, "min_depth", None) if kind == "depth" else None,
+            max_depth=getattr(cls, "max_depth", None) if kind == "depth" else None,
+        )
 
 
 def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
@@ -145,4 +194,4 @@ def build_job(cfg: Mapping[str, Any]) -> Job:
     return Job(dm, model, task, names)
 
 
-__all__ = ["AUTO", "Job", "build_datamodule", "build_job", "build_model", "build_task", "check", "check_options", "plain"]
+__all__ = ["AUTO", "Job", "build_datamodule", "describe_data", "build_job", "build_model", "build_task", "check", "check_options", "plain"]

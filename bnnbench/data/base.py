@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bnnbench.data.info import DataInfo
@@ -46,7 +47,8 @@ class BaseDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
-        self.seed = seed
+        self.seed = seed  # the data's own seed: generated samples and random splits
+        self.shuffle_seed = seed  # the training order's seed: the job sets the run's `seed`
         self.image_size = tuple(image_size)  # (H, W) the model sees in training; used for cost
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -69,7 +71,7 @@ class BaseDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() did not create this split")
-        sampler = EpochSeededRandomSampler(len(dataset), self.seed) if train else None
+        sampler = EpochSeededRandomSampler(len(dataset), self.shuffle_seed) if train else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -89,6 +91,23 @@ class BaseDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set or self.val_set, train=False)
+
+
+def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(kept, held out): a fixed random `fraction` of n training items held out for validation.
+
+    The data sets whose protocol scores the official validation or test split report on it
+    (`test`), so model selection needs its own split: a part of training, drawn by the data's
+    seed. fraction 0 holds nothing out (then validation is the test split, as in the papers'
+    own code, and the README says so).
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_holdout must lie in [0, 1), got {fraction}")
+    if fraction == 0.0 or n < 2:
+        return list(range(n)), []
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    k = min(n - 1, max(1, round(fraction * n)))
+    return sorted(order[k:]), sorted(order[:k])
 
 
 def require_dir(root: str | Path | None, layout: str, dataset: str) -> Path:

@@ -16,7 +16,7 @@ from bnnbench.data._cls_common import (
     Stats,
     TensorImageDataset,
 )
-from bnnbench.data.base import require_dir, require_file
+from bnnbench.data.base import holdout, require_dir, require_file
 
 CIFAR10_LAYOUT = """root/                      (or root = the cifar-10-batches-py folder itself)
   cifar-10-batches-py/
@@ -84,10 +84,12 @@ class _CifarBase(ClsDataModule):
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 4,
+        val_holdout: float = 0.02,
     ) -> None:
         super().__init__(
             batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
         )
+        self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         self.folder_path = self._find_folder(root)
         for name in (*self.train_files, self.test_file):
@@ -111,17 +113,20 @@ class _CifarBase(ClsDataModule):
         return torch.from_numpy(images), torch.from_numpy(labels)
 
     def setup(self, stage: str | None = None) -> None:
-        """Read all batches once; val and test are the official test batch."""
+        """Read once: test = the official test split, val = `val_holdout` of training."""
         if self.train_set is not None:
             return
         self.class_names = read_names(self.folder_path / self.meta_file, self.names_key)
         train = self._read(self.train_files)
         test = self._read((self.test_file,))
+        kept, held = holdout(len(train[1]), self.val_holdout, self.seed)
         self.train_set = TensorImageDataset(
-            *train, self.crop_flip_transform(NATIVE, self.crop_padding)
+            train[0][kept], train[1][kept], self.crop_flip_transform(NATIVE, self.crop_padding)
         )
-        self.val_set = TensorImageDataset(*test, self.plain_transform(NATIVE))
-        self.test_set = self.val_set
+        self.test_set = TensorImageDataset(*test, self.plain_transform(NATIVE))
+        self.val_set = (
+            TensorImageDataset(train[0][held], train[1][held], self.plain_transform(NATIVE)) if held else self.test_set
+        )
 
 
 @DATASETS.register("cifar10")

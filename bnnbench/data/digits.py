@@ -35,18 +35,21 @@ class DigitsDataModule(ClsDataModule):
         seed: int = 0,
         image_size: tuple[int, int] | list[int] = (32, 32),
         normalize: bool = True,
-        val_fraction: float = 0.2,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
     ) -> None:
         super().__init__(
             batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment=False
         )
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"digits: val_fraction must lie in (0, 1), got {val_fraction}")
-        self.val_fraction = val_fraction
+        if not (0.0 < val_fraction and 0.0 < test_fraction and val_fraction + test_fraction < 1.0):
+            raise ValueError(
+                f"digits: val_fraction and test_fraction must be > 0 with a sum < 1, got {val_fraction}, {test_fraction}"
+            )
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.class_names = [str(d) for d in range(10)]
 
     def setup(self, stage: str | None = None) -> None:
-        """Load, split by seed, resize and normalize once; test = val."""
+        """Load, split by seed into train / val / test (stratified), resize and normalize once."""
         if self.train_set is not None:
             return
         # imported here: every data module is imported with the package, and sklearn is slow
@@ -55,13 +58,14 @@ class DigitsDataModule(ClsDataModule):
         raw, target = _load_digits()
         images = torch.from_numpy(raw).float().div_(16.0).unsqueeze(1)  # pixels are 0..16
         labels = torch.from_numpy(target).long()
-        split = train_test_split(
-            range(len(labels)),
-            test_size=self.val_fraction,
-            random_state=self.seed,
-            stratify=labels.numpy(),
+        held = self.val_fraction + self.test_fraction
+        train_idx, rest = train_test_split(
+            range(len(labels)), test_size=held, random_state=self.seed, stratify=labels.numpy()
         )
-        train_idx, val_idx = (torch.tensor(s, dtype=torch.long) for s in split)
+        val_idx, test_idx = train_test_split(
+            rest, test_size=self.test_fraction / held, random_state=self.seed, stratify=labels[rest].numpy()
+        )
+        train_idx, val_idx, test_idx = (torch.tensor(s, dtype=torch.long) for s in (train_idx, val_idx, test_idx))
         images = F.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
         images = images.clamp_(0.0, 1.0).expand(-1, 3, -1, -1).contiguous()
         if self.normalize:
@@ -72,4 +76,4 @@ class DigitsDataModule(ClsDataModule):
             images = (images - mean) / std
         self.train_set = TensorImageDataset(images[train_idx], labels[train_idx])
         self.val_set = TensorImageDataset(images[val_idx], labels[val_idx])
-        self.test_set = self.val_set
+        self.test_set = TensorImageDataset(images[test_idx], labels[test_idx])

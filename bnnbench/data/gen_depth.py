@@ -123,7 +123,7 @@ def _colour(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
 
 @DATASETS.register("gen_depth")
 class GenDepthDataModule(GeneratedDataModule):
-    """Generated depth set in metres (0 = no ground truth); test split = val split."""
+    """Generated depth set in metres (0 = no ground truth); a held-out test split of its own."""
 
     task = "depth"
     min_depth = 1e-3
@@ -139,21 +139,22 @@ class GenDepthDataModule(GeneratedDataModule):
         image_size: Sequence[int] = (64, 64),
         train_size: int = 256,
         val_size: int = 64,
+        test_size: int | None = None,
         noise: float = 0.03,
     ) -> None:
         """`noise` is the pixel noise std (pixels in [0, 1])."""
         super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
-        self.train_size, self.val_size = train_size, val_size
+        self.train_size, self.val_size, self.test_size = train_size, val_size, test_size
         self.renderer = DepthRenderer(self.image_size, self.max_depth, noise)
 
-    def constant_baseline(self, per_image: bool = True) -> dict[str, float]:
-        """Val depth metrics of predicting the median train depth everywhere, scored by the
-        depth task's DepthMetrics; per_image=False pools all val pixels into one image."""
+    def constant_baseline(self, per_image: bool = True, split: str = "test") -> dict[str, float]:
+        """Depth metrics on `split` of predicting the median train depth everywhere, scored by
+        the depth task's DepthMetrics; per_image=False pools all pixels into one image."""
         self.setup()
         lo, hi = self.min_depth, self.max_depth
         train = torch.cat([d[(d > lo) & (d < hi)] for _, d in self.train_set])  # type: ignore[union-attr]
         median = float(np.clip(np.median(train.double().numpy()), lo, hi))
-        gts = [d for _, d in self.val_set]  # type: ignore[union-attr]
+        gts = [d for _, d in getattr(self, f"{split}_set")]
         if not per_image:
             gts = [torch.cat([g.flatten() for g in gts])[None]]
         metric = DepthMetrics(lo, hi, self.eval_crop)

@@ -101,7 +101,7 @@ class SegRenderer:
 
 @DATASETS.register("gen_seg")
 class GenSegDataModule(GeneratedDataModule):
-    """Generated segmentation set; class 0 = background; test split = val split."""
+    """Generated segmentation set; class 0 = background; a held-out test split of its own."""
 
     task = "seg"
 
@@ -115,6 +115,7 @@ class GenSegDataModule(GeneratedDataModule):
         num_classes: int = 6,
         train_size: int = 256,
         val_size: int = 64,
+        test_size: int | None = None,
         noise: float = 0.08,
     ) -> None:
         """`num_classes` counts the background; `noise` is the pixel noise std (pixels in [0, 1])."""
@@ -122,18 +123,18 @@ class GenSegDataModule(GeneratedDataModule):
         if num_classes < 2:
             raise ValueError(f"gen_seg: num_classes must be >= 2, got {num_classes}")
         self.num_classes = num_classes
-        self.train_size, self.val_size = train_size, val_size
+        self.train_size, self.val_size, self.test_size = train_size, val_size, test_size
         self.renderer = SegRenderer(self.image_size, num_classes, noise)
 
-    def constant_baseline(self) -> dict[str, float]:
-        """Val mIoU / pixel accuracy of predicting the train majority class at every pixel,
+    def constant_baseline(self, split: str = "test") -> dict[str, float]:
+        """mIoU / pixel accuracy on `split` of predicting the train majority class at every pixel,
         scored by the same metrics as the segmentation task (bnnbench.metrics)."""
         self.setup()
         k = self.num_classes
         train_counts = sum(torch.bincount(m[m < k], minlength=k) for _, m in self.train_set)  # type: ignore[union-attr]
         majority = int(torch.argmax(train_counts))
         metrics = segmentation_metrics(k, self.ignore_index)
-        for _, mask in self.val_set:  # type: ignore[union-attr]
+        for _, mask in getattr(self, f"{split}_set"):
             metrics.update(torch.full_like(mask, majority)[None], mask[None])
         scores = metrics.compute()
         return {

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from bnnbench.data.base import BaseDataModule
 
-SPLIT_IDS = {"train": 0, "val": 1, "test": 1}  # the generated test split is the val split
+SPLIT_IDS = {"train": 0, "val": 1, "test": 2}  # three disjoint streams of samples
 GEN_MEAN, GEN_STD = 0.5, 0.25  # image normalization of the generated sets (pixels in [0, 1])
 
 
@@ -63,7 +63,9 @@ class GeneratedDataset(Dataset):
 
 
 class GeneratedDataModule(BaseDataModule):
-    """A generated set: `self.renderer` draws a sample from its own RNG; test split = val split.
+    """A generated set: `self.renderer` draws a sample from its own RNG; train, val (model
+    selection) and test (the reported scores) are disjoint draws, test as large as val unless
+    `test_size` says otherwise.
 
     The splits are created once, so the samples rendered during training stay cached through
     validation and testing (Lightning calls `setup` for every stage).
@@ -78,4 +80,5 @@ class GeneratedDataModule(BaseDataModule):
         if self.train_set is None:
             self.train_set = GeneratedDataset(self.renderer, self.seed, "train", self.train_size)
             self.val_set = GeneratedDataset(self.renderer, self.seed, "val", self.val_size)
-            self.test_set = self.val_set
+            test_size = getattr(self, "test_size", None) or self.val_size
+            self.test_set = GeneratedDataset(self.renderer, self.seed, "test", test_size)

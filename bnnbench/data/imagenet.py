@@ -13,7 +13,7 @@ from bnnbench.data._cls_common import (
     list_class_dirs,
     list_images,
 )
-from bnnbench.data.base import require_dir
+from bnnbench.data.base import holdout, require_dir
 
 LAYOUT = """root/
   train/
@@ -64,10 +64,12 @@ class ImageNetDataModule(ClsDataModule):
         normalize: bool = True,
         augment: bool = True,
         eval_resize_ratio: float = 256 / 224,
+        val_holdout: float = 0.02,
     ) -> None:
         super().__init__(
             batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
         )
+        self.val_holdout = val_holdout
         self.eval_resize_ratio = eval_resize_ratio
         path = require_dir(root, LAYOUT, "imagenet")
         self.train_dir = require_dir(path / "train", LAYOUT, "imagenet")
@@ -89,12 +91,15 @@ class ImageNetDataModule(ClsDataModule):
         if self.train_set is not None:
             return
         classes = self.class_names or []
-        self.train_set = ImageFileDataset(
-            folder_samples(self.train_dir, classes, "imagenet"),
-            self.resized_crop_transform(self.eval_resize_ratio),
-        )
-        self.val_set = ImageFileDataset(
+        samples = folder_samples(self.train_dir, classes, "imagenet")
+        kept, held = holdout(len(samples), self.val_holdout, self.seed)
+        self.train_set = ImageFileDataset([samples[i] for i in kept], self.resized_crop_transform(self.eval_resize_ratio))
+        # test = the official validation set (the protocol's), val = a part of training
+        self.test_set = ImageFileDataset(
             folder_samples(self.val_dir, classes, "imagenet"),
             self.center_crop_transform(self.eval_resize_ratio),
         )
-        self.test_set = self.val_set
+        self.val_set = (
+            ImageFileDataset([samples[i] for i in held], self.center_crop_transform(self.eval_resize_ratio))
+            if held else self.test_set
+        )

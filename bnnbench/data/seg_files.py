@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torchvision import tv_tensors
 
-from bnnbench.data.base import BaseDataModule, require_dir
+from bnnbench.data.base import BaseDataModule, holdout, require_dir
 from bnnbench.data.file_dataset import Pair, PairedFileDataset
 from bnnbench.data.transforms import (
     as_seg_batch_item,
@@ -64,6 +64,7 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
         base_size: int | None = None,
         scale_range: Sequence[float] = (0.5, 2.0),
         eval_short_side: int | None = None,
+        val_holdout: float = 0.02,
     ) -> None:
         """`base_size`/`eval_short_side` default to min(image_size); eval_short_side=0 keeps full size."""
         super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
@@ -71,6 +72,7 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
         self.base_size = base_size or min(self.image_size)
         self.scale_range = tuple(scale_range)
         self.eval_short_side = min(self.image_size) if eval_short_side is None else eval_short_side
+        self.val_holdout = val_holdout
 
     @abc.abstractmethod
     def list_pairs(self, root: Path, split: str) -> list[Pair]:
@@ -87,10 +89,12 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
         return PairedFileDataset(pairs, reader, tf, as_seg_batch_item)
 
     def setup(self, stage: str | None = None) -> None:
-        """List and check every file of the splits this stage needs."""
+        """List and check every file: test = the official validation split (neither set
+        publishes test labels), val = `val_holdout` of training, for model selection."""
         root = require_dir(self.root, self.layout, self.name)
-        if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._dataset(self.list_pairs(root, "train"), train=True)
-        if self.val_set is None:
-            self.val_set = self._dataset(self.list_pairs(root, "val"), train=False)
-        self.test_set = self.val_set  # neither set publishes test labels
+        if self.train_set is None:
+            pairs = self.list_pairs(root, "train")
+            kept, held = holdout(len(pairs), self.val_holdout, self.seed)
+            self.train_set = self._dataset([pairs[i] for i in kept], train=True)
+            self.test_set = self._dataset(self.list_pairs(root, "val"), train=False)
+            self.val_set = self._dataset([pairs[i] for i in held], train=False) if held else self.test_set

@@ -9,7 +9,7 @@ import torch
 
 from bnnbench.data import DATASETS
 from bnnbench.data._cls_common import STL10_STATS, ClsDataModule, Stats, TensorImageDataset
-from bnnbench.data.base import require_dir, require_file
+from bnnbench.data.base import holdout, require_dir, require_file
 
 LAYOUT = """root/                      (or root = the stl10_binary folder itself)
   stl10_binary/
@@ -70,10 +70,12 @@ class STL10DataModule(ClsDataModule):
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 12,
+        val_holdout: float = 0.02,
     ) -> None:
         super().__init__(
             batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
         )
+        self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         path = require_dir(root, LAYOUT, "stl10")
         self.folder_path = path / "stl10_binary" if (path / "stl10_binary").is_dir() else path
@@ -82,13 +84,16 @@ class STL10DataModule(ClsDataModule):
         self.class_names = list(self.class_list)
 
     def setup(self, stage: str | None = None) -> None:
-        """Read the labelled splits once."""
+        """Read once: test = the official test split, val = `val_holdout` of training."""
         if self.train_set is not None:
             return
         train = read_split(self.folder_path, "train")
         test = read_split(self.folder_path, "test")
+        kept, held = holdout(len(train[1]), self.val_holdout, self.seed)
         self.train_set = TensorImageDataset(
-            *train, self.crop_flip_transform(NATIVE, self.crop_padding)
+            train[0][kept], train[1][kept], self.crop_flip_transform(NATIVE, self.crop_padding)
         )
-        self.val_set = TensorImageDataset(*test, self.plain_transform(NATIVE))
-        self.test_set = self.val_set
+        self.test_set = TensorImageDataset(*test, self.plain_transform(NATIVE))
+        self.val_set = (
+            TensorImageDataset(train[0][held], train[1][held], self.plain_transform(NATIVE)) if held else self.test_set
+        )

@@ -12,7 +12,7 @@ from bnnbench.data._cls_common import (
     Stats,
     list_images,
 )
-from bnnbench.data.base import require_dir, require_file
+from bnnbench.data.base import holdout, require_dir, require_file
 
 LAYOUT = """root/                        (the unpacked tiny-imagenet-200 folder)
   wnids.txt                    one wnid per line; these are the classes
@@ -71,10 +71,12 @@ class TinyImageNetDataModule(ClsDataModule):
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 4,
+        val_holdout: float = 0.02,
     ) -> None:
         super().__init__(
             batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
         )
+        self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         self.root = require_dir(root, LAYOUT, "tiny_imagenet")
         require_dir(self.root / "train", LAYOUT, "tiny_imagenet")
@@ -97,10 +99,11 @@ class TinyImageNetDataModule(ClsDataModule):
         if self.train_set is not None:
             return
         index = {wnid: i for i, wnid in enumerate(self.class_names or [])}
-        self.train_set = ImageFileDataset(
-            self._train_samples(), self.crop_flip_transform(NATIVE, self.crop_padding)
+        samples = self._train_samples()
+        kept, held = holdout(len(samples), self.val_holdout, self.seed)
+        self.train_set = ImageFileDataset([samples[i] for i in kept], self.crop_flip_transform(NATIVE, self.crop_padding))
+        # test = the official validation set (its test labels are not public), val = a part of training
+        self.test_set = ImageFileDataset(read_val_annotations(self.root / "val", index), self.plain_transform(NATIVE))
+        self.val_set = (
+            ImageFileDataset([samples[i] for i in held], self.plain_transform(NATIVE)) if held else self.test_set
         )
-        self.val_set = ImageFileDataset(
-            read_val_annotations(self.root / "val", index), self.plain_transform(NATIVE)
-        )
-        self.test_set = self.val_set

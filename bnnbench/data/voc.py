@@ -47,6 +47,7 @@ class VOCDataModule(SegFileDataModule):
         scale_range: Sequence[float] = (0.5, 2.0),
         eval_short_side: int | None = None,
         use_aug: bool | None = None,
+        val_holdout: float = 0.02,
     ) -> None:
         super().__init__(
             root,
@@ -58,6 +59,7 @@ class VOCDataModule(SegFileDataModule):
             base_size,
             scale_range,
             eval_short_side,
+            val_holdout,
         )
         self.use_aug = use_aug
         self.aug_used = False  # set by setup: whether the train split came from train_aug

@@ -59,7 +59,7 @@ def test_each_task_picks_its_default_data_and_model(task, data, model):
 
 @pytest.mark.parametrize("overrides, match", [
     (["task=cls", "data=gen_seg"], "task 'cls' trains on cls data, but data 'gen_seg' is seg data"),
-    (["task=seg", "data=digits"], "task 'seg' trains on seg data"),
+    (["task=seg", "data=digits"], "task .seg. trains on seg data.*data sets for task .seg.: ade20k, gen_seg, voc"),
     (["task=depth", "model=resnet20"], "needs a model that outputs dense"),
     (["task=det", "model=resnet18"], "needs a model that outputs detections, but model 'resnet18' outputs vector; models that fit: bidet_r18"),
     (["task=det", "data=gen_seg"], "task 'det' trains on det data, but data 'gen_seg' is seg data"),

@@ -25,20 +25,22 @@ def test_multirun_reports_a_failed_job_and_finishes_the_others(tmp_path):
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # one folder per job, named by its overrides
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.startswith("block.grouping="))
+    # the sweep finishes every job, then exits non-zero because one failed
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    # one folder per job, named by its overrides (key-value+key-value: pastes back unquoted)
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.startswith("block.grouping-"))
     assert len(jobs) == 2
     ok, bad = jobs
-    assert ok.name.startswith("block.grouping=interleaved,") and bad.name.startswith("block.grouping=windows,")
+    assert ok.name.startswith("block.grouping-interleaved+") and bad.name.startswith("block.grouping-windows+")
     assert (ok / "summary.json").is_file() and (ok / "metrics.csv").is_file()
     assert (ok / "checkpoints" / "last.ckpt").is_file() and (ok / ".hydra" / "config.yaml").is_file()
     assert "grouping must be one of" in (bad / "error.txt").read_text()
-    assert "failed" in proc.stdout and "block.grouping=windows" in proc.stdout
+    assert "failed" in proc.stdout and "block.grouping-windows" in proc.stdout
+    assert "grouping must be one of" in proc.stdout  # the failure's one-line reason
     with (sweep / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["job"] for r in rows] == [ok.name]
-    assert float(rows[0]["test/mIoU"]) >= 0
+    assert [(r["job"], r["status"]) for r in rows] == [(ok.name, "ok"), (bad.name, "failed")]
+    assert float(rows[0]["test/mIoU"]) >= 0 and rows[0]["set/block.grouping"] == "interleaved"
 
 
 class InspectWandb(Callback):

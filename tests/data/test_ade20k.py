@@ -9,8 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bnnbench.data import build
+from bnnbench import data
 from bnnbench.data.ade20k import ADE20KDataModule
+
+
+def build(name: str, **kwargs):
+    """The reader with the protocol's own splits (no validation held out of training)."""
+    return data.build(name, **kwargs) if name == "flowers102" else data.build(name, **{"val_holdout": 0.0, **kwargs})
 
 
 def _write_ade(root: Path) -> None:
@@ -74,3 +79,17 @@ def test_missing_root_and_files_name_path_and_layout(ade_root: Path, tmp_path: P
     assert "images/" in str(err.value)
     with pytest.raises(FileNotFoundError, match="data.root"):
         build("ade20k").setup("fit")
+
+
+def test_validation_is_held_out_of_training_and_test_is_the_official_split(ade_root: Path) -> None:
+    # model selection never sees the reported split: val is a part of training, test the official val
+    dm = data.build("ade20k", root=str(ade_root), val_holdout=0.5, seed=3)
+    dm.setup("fit")
+    train = {p[0].name for p in dm.train_set.pairs}
+    val = {p[0].name for p in dm.val_set.pairs}
+    test = {p[0].name for p in dm.test_set.pairs}
+    assert len(train) == len(val) == 1 and not train & val
+    assert all(n.startswith("ADE_train") for n in train | val) and all(n.startswith("ADE_val") for n in test)
+    again = data.build("ade20k", root=str(ade_root), val_holdout=0.5, seed=3)
+    again.setup("fit")
+    assert {p[0].name for p in again.val_set.pairs} == val  # fixed by the data's seed

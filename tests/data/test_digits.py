@@ -20,16 +20,19 @@ def _labels(dataset) -> torch.Tensor:
 def test_counts_split_and_classes() -> None:
     dm = _module(seed=0)
     assert dm.task == "cls" and dm.num_classes == 10
-    assert len(dm.train_set) + len(dm.val_set) == 1797
-    assert len(dm.val_set) == 360  # ceil(0.2 * 1797), as train_test_split rounds
-    assert dm.test_set is dm.val_set
-    for split in (dm.train_set, dm.val_set):
+    assert len(dm.train_set) + len(dm.val_set) + len(dm.test_set) == 1797
+    # 30% held out (ceil(0.3 * 1797) = 540, as train_test_split rounds), a third of it for val
+    assert len(dm.val_set) == 180 and len(dm.test_set) == 360
+    for split in (dm.train_set, dm.val_set, dm.test_set):
         counts = torch.bincount(_labels(split), minlength=10)
         assert (counts > 0).all()
-    # stratified: every class is 20% of its own count in val, to within rounding
-    total = torch.bincount(torch.cat([_labels(dm.train_set), _labels(dm.val_set)]), minlength=10)
-    val = torch.bincount(_labels(dm.val_set), minlength=10)
-    assert ((val - 0.2 * total).abs() <= 1).all()
+    # the test split is held out: none of its images is a val or train image
+    test = {tuple(x.flatten().tolist()) for x, _ in dm.test_set}
+    assert not test & {tuple(x.flatten().tolist()) for x, _ in dm.val_set}
+    # stratified: every class is 20% of its own count in test, to within rounding
+    total = torch.bincount(torch.cat([_labels(s) for s in (dm.train_set, dm.val_set, dm.test_set)]), minlength=10)
+    held = torch.bincount(_labels(dm.test_set), minlength=10)
+    assert ((held - 0.2 * total).abs() <= 1.5).all()
 
 
 def test_shapes_and_normalization() -> None:

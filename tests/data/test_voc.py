@@ -9,8 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bnnbench.data import build
+from bnnbench import data
 from bnnbench.data.voc import VOCDataModule
+
+
+def build(name: str, **kwargs):
+    """The reader with the protocol's own splits (no validation held out of training)."""
+    return data.build(name, **kwargs) if name == "flowers102" else data.build(name, **{"val_holdout": 0.0, **kwargs})
 
 TRAIN, VAL, AUG_ONLY = ["2007_000032", "2007_000039"], ["2007_000033"], ["2008_000002"]
 
