@@ -22,6 +22,13 @@ PATH_KEY = re.compile(r"(^|\.)(root|eval_root|ckpt|ckpt_path|checkpoint|teacher_
 UNSAFE = re.compile(r"[^A-Za-z0-9_.@%\-]")
 
 
+def _key(key: str) -> str:
+    """A key as a name part: `+` / `~` dropped, and an experiment's row group by its own name
+    (`+experiment/table4=full` -> `table4-full`)."""
+    key = key.lstrip("+~")
+    return UNSAFE.sub("_", key.removeprefix("experiment/"))
+
+
 def keep(key: str, value: str) -> bool:
     """Whether the setting `key=value` belongs in the job's name."""
     bare = key.lstrip("+~")
@@ -41,7 +48,7 @@ def job_name(overrides: Iterable[str], fallback: str = "") -> str:
     for item in overrides:
         key, _, value = str(item).partition("=")
         if keep(key, value):
-            parts.append(f"{UNSAFE.sub('_', key.lstrip('+~'))}-{_value(value)}")
+            parts.append(f"{_key(key)}-{_value(value)}")
     name = "+".join(parts) or str(fallback)
     if len(name) > MAX_LEN:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
@@ -55,7 +62,7 @@ def settings(overrides: Iterable[str]) -> dict[str, str]:
     for item in overrides:
         key, _, value = str(item).partition("=")
         if keep(key, value):
-            out[key.lstrip("+~")] = value
+            out[_key(key)] = value
     return out
 
 

@@ -92,15 +92,15 @@ def test_every_experiment_runs_one_fast_step(experiment, tmp_path):
 
 
 def test_every_table4_row_runs_one_fast_step(tmp_path):
-    for row in options("table4"):
-        cfg = make_cfg("experiment=bidense_table4", f"+table4={row}", *_seg_fast(), tiny=False)
+    for row in options("experiment/table4"):
+        cfg = make_cfg("experiment=bidense_table4", f"+experiment/table4={row}", *_seg_fast(), tiny=False)
         result = run(cfg, output_dir=tmp_path / row)
         assert 0.0 <= result["test/mIoU"] <= 1.0, row
 
 
 def test_every_table3_row_runs_one_fast_step(tmp_path):
-    for row in options("table3"):
-        cfg = make_cfg("experiment=es_table3", f"+table3={row}", *_det_fast(), tiny=False)
+    for row in options("experiment/table3"):
+        cfg = make_cfg("experiment=es_table3", f"+experiment/table3={row}", *_det_fast(), tiny=False)
         result = run(cfg, output_dir=tmp_path / row)
         assert 0.0 <= result["test/mAP"] <= 1.0, row
 
