@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,15 @@ class BinarizerSpec:
         BINARIZERS.check(self.name)
         if self.weight is not None:
             WEIGHT_BINARIZERS.check(self.weight)
+        params = inspect.signature(self.method.__init__).parameters
+        valid = [k for k in params if k not in ("self", "channels")]
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in self.options if k not in valid]
+        if unknown and not takes_any:
+            raise ValueError(
+                f"binarizer {self.name!r} does not take option {', '.join(map(repr, unknown))}: valid options are "
+                f"{', '.join(valid) or '(none)'} (and weight)"
+            )
         try:
             self.activation(1)
         except TypeError as err:

@@ -96,6 +96,7 @@ def test_generated_data_follow_their_own_seed_not_the_training_seed():
     (["seed=abc"], "seed must be an integer, got 'abc'"),
     (["data=ade20k"], "required value not set: data.root"),
     (["+model.widht=2"], "model 'convnext_upernet' has no option 'widht': valid options are"),
+    (["+binarizer.treshold=none"], "binarizer 'dab' does not take option 'treshold': valid options are threshold, scale"),
     (["task=cls", "model=bdnet_a", "+block.dual=none"], "block=auto uses model 'bdnet_a'"),
     (["block.grouping=windows"], "grouping must be one of"),
 ])
