@@ -75,10 +75,16 @@ def bidet_r18(
     detections_per_img: int = 100,
     readout: str = "first",
     backbone_ckpt: str | None = None,
+    ib_sample_sigma: float = 0.0,
 ) -> BinaryFasterRCNN:
     """BiDet's ResNet-18 Faster R-CNN (settings of its VOC recipe); `num_classes` counts the
     background. `min_size`/`max_size` (the detector's resize) default to the input's short and
-    long side, so inputs of `input_size` pass unresized."""
+    long side, so inputs of `input_size` pass unresized. `ib_sample_sigma` > 0 switches on BiDet's
+    information-bottleneck box deltas (RPN and RoI head predict a log variance and a mean; training
+    samples mean + exp(logvar/2) * eps * sigma, test uses the mean; BiDet: 0.001); 0 keeps the
+    plain 4-delta outputs."""
+    if ib_sample_sigma < 0:
+        raise ValueError(f"ib_sample_sigma must be >= 0 (0: off), got {ib_sample_sigma}")
     if len(widths) != 4:
         raise ValueError(f"widths must give the 4 ResNet-18 stage widths, got {list(widths)}")
     if num_classes < 2:
@@ -99,7 +105,7 @@ def bidet_r18(
         image_mean=list(IMAGENET_MEAN),
         image_std=list(IMAGENET_STD),
         rpn_anchor_generator=AnchorGenerator((tuple(anchor_sizes),), (tuple(anchor_ratios),)),
-        rpn_head=BinaryRPNHead(choice, widths[2], widths[3], num_anchors, readout),
+        rpn_head=BinaryRPNHead(choice, widths[2], widths[3], num_anchors, readout, ib_sample_sigma),
         rpn_pre_nms_top_n_train=rpn_pre_nms_train,
         rpn_pre_nms_top_n_test=rpn_pre_nms_test,
         rpn_post_nms_top_n_train=rpn_post_nms_train,
@@ -108,7 +114,7 @@ def bidet_r18(
         rpn_batch_size_per_image=rpn_batch,
         box_roi_pool=MultiScaleRoIAlign(["0"], 7, 0),
         box_head=RoIStageHead(stage4, widths[3], e, readout),
-        box_predictor=AgnosticBoxPredictor(widths[3], num_classes),
+        box_predictor=AgnosticBoxPredictor(widths[3], num_classes, ib_sample_sigma),
         box_score_thresh=score_thresh,
         box_nms_thresh=nms_thresh,
         box_detections_per_img=detections_per_img,

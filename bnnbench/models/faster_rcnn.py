@@ -15,11 +15,24 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from bnnbench.complexity import repeated
 from bnnbench.models.layers import BlockChoice, Readout
 
 COST_ROIS = 300  # RoIs per image at test time (BiDet's RPN post-NMS top-n): the head's cost is per RoI
+
+
+def sample_deltas(out: Tensor, sigma: float, training: bool) -> Tensor:
+    """BiDet's information-bottleneck box deltas (Wang et al. 2020, Eq. 4's reparameterisation as
+    ZiweiWangTHU/BiDet faster_rcnn/lib/model/rpn/rpn.py and faster_rcnn.py code it): `out` holds
+    (log variance, mean) in groups of 8 along the last axis; in training the deltas are
+    mean + exp(logvar / 2) * eps * sigma with eps ~ N(0, 1), at test the mean."""
+    grouped = out.reshape(*out.shape[:-1], -1, 8)
+    logvar, mu = grouped[..., :4], grouped[..., 4:]
+    if training:
+        mu = mu + torch.exp(logvar / 2.0) * torch.randn_like(mu) * sigma
+    return mu.reshape(*out.shape[:-1], -1)
 
 
 class TrunkBackbone(nn.Sequential):
@@ -35,14 +48,21 @@ class BinaryRPNHead(nn.Module):
     the base width read back from expanded features, then real 1x1 objectness and box convs."""
 
     def __init__(
-        self, block: BlockChoice, in_channels: int, channels: int, num_anchors: int, readout: str = "first"
+        self,
+        block: BlockChoice,
+        in_channels: int,
+        channels: int,
+        num_anchors: int,
+        readout: str = "first",
+        ib_sample_sigma: float = 0.0,
     ) -> None:
         super().__init__()
         overrides = {"shortcut": False} if block.accepts("shortcut") else {}
         self.conv = block(in_channels, channels, 3, 1, 1, **overrides)
         self.readout = Readout(channels, block.expansion, readout)
+        self.ib_sample_sigma = ib_sample_sigma  # > 0: (log variance, mean) per anchor, sampled deltas
         self.cls_logits = nn.Conv2d(channels, num_anchors, 1)
-        self.bbox_pred = nn.Conv2d(channels, num_anchors * 4, 1)
+        self.bbox_pred = nn.Conv2d(channels, num_anchors * (8 if ib_sample_sigma > 0 else 4), 1)
         for layer in (self.cls_logits, self.bbox_pred):  # torchvision's RPNHead init
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.zeros_(layer.bias)
@@ -52,7 +72,10 @@ class BinaryRPNHead(nn.Module):
         for x in features:
             t = self.readout(self.conv(x))
             logits.append(self.cls_logits(t))
-            deltas.append(self.bbox_pred(t))
+            d = self.bbox_pred(t)
+            if self.ib_sample_sigma > 0:
+                d = sample_deltas(d.permute(0, 2, 3, 1), self.ib_sample_sigma, self.training).permute(0, 3, 1, 2)
+            deltas.append(d)
         return logits, deltas
 
 
@@ -73,18 +96,22 @@ class AgnosticBoxPredictor(nn.Module):
     """Real Linear class scores and one class-agnostic box delta, repeated for every class
     (the (N, K*4) layout torchvision's RoIHeads decode)."""
 
-    def __init__(self, channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int, num_classes: int, ib_sample_sigma: float = 0.0) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.ib_sample_sigma = ib_sample_sigma  # > 0: (log variance, mean) of the deltas, sampled
         self.cls_score = nn.Linear(channels, num_classes)
-        self.bbox_pred = nn.Linear(channels, 4)
+        self.bbox_pred = nn.Linear(channels, 8 if ib_sample_sigma > 0 else 4)
         nn.init.normal_(self.cls_score.weight, std=0.01)
         nn.init.normal_(self.bbox_pred.weight, std=0.001)
         nn.init.zeros_(self.cls_score.bias)
         nn.init.zeros_(self.bbox_pred.bias)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return self.cls_score(x), self.bbox_pred(x).repeat(1, self.num_classes)
+        deltas = self.bbox_pred(x)
+        if self.ib_sample_sigma > 0:
+            deltas = sample_deltas(deltas, self.ib_sample_sigma, self.training)
+        return self.cls_score(x), deltas.repeat(1, self.num_classes)
 
 
 def spread_rois(count: int, height: int, width: int, device: torch.device | None = None) -> Tensor:
@@ -97,12 +124,30 @@ def spread_rois(count: int, height: int, width: int, device: torch.device | None
     return torch.stack([x1, y1, x1 + bw, y1 + bh], dim=1)
 
 
+class ScoreKeepingRPN(RegionProposalNetwork):
+    """torchvision's RPN that, while `keep_scores` is set, keeps each image's post-NMS
+    foreground probabilities in `last_scores` (BiDet's RPN sparse prior reads them; like
+    BiDet's proposal layer, which reads `rpn_cls_prob.data`, they carry no gradient)."""
+
+    keep_scores: bool = False
+
+    def filter_proposals(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        boxes, scores = super().filter_proposals(*args, **kwargs)
+        if self.keep_scores:
+            self.last_scores = scores
+        return boxes, scores
+
+
 class BinaryFasterRCNN(FasterRCNN):
     """torchvision's FasterRCNN (loss dict in train mode, detections in eval mode) with the
     forward pass `bnnbench.complexity.count` measures: trunk and RPN on the given input, the
     RoI head on exactly `cost_rois` RoIs (the transform's resize and normalisation skipped)."""
 
     cost_rois: int = COST_ROIS
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.rpn.__class__ = ScoreKeepingRPN  # same state, one overridden method
 
     def cost_forward(self, images: Tensor) -> Tensor:
         """Trunk, RPN head and RoI head on `cost_rois` RoIs per image, as cost counting runs it."""
@@ -132,7 +177,9 @@ __all__ = [
     "BinaryFasterRCNN",
     "BinaryRPNHead",
     "RoIStageHead",
+    "ScoreKeepingRPN",
     "TrunkBackbone",
     "check_anchors",
+    "sample_deltas",
     "spread_rois",
 ]

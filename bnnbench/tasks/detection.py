@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
+from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from bnnbench.data.detection import Target
 from bnnbench.data.info import DataInfo
@@ -32,6 +33,48 @@ def as_coco_target(target: Target) -> dict[str, Tensor]:
     return out
 
 
+def compression_loss(features: Tensor) -> Tensor:
+    """BiDet's L2 compression term (Wang et al. 2020, Eq. 6's I(X; F) bound as the authors' code
+    writes it): the mean of the squared features."""
+    return features.pow(2).mean()
+
+
+def prior_entropy(scores: Tensor, gt_count: int) -> Tensor:
+    """BiDet's sparse-prior term (Wang et al. 2020, Eq. 7-8 as the authors' code writes it):
+    -sum p log(p + 1e-6) / gt_count, p = scores / sum(scores) with the sum held constant."""
+    p = scores / scores.sum().detach()
+    return -(p * torch.log(p + 1e-6)).sum() / float(gt_count)
+
+
+def rpn_prior_loss(scores: list[Tensor], targets: list[Target]) -> Tensor:
+    """Mean over images of the entropy of the post-NMS RPN foreground scores over the image's
+    ground-truth box count (images without boxes are skipped)."""
+    terms = [prior_entropy(s, len(t["labels"])) for s, t in zip(scores, targets) if len(t["labels"]) and s.numel()]
+    return torch.stack(terms).sum() / len(scores) if terms else scores[0].new_zeros(())
+
+
+def head_prior_loss(
+    probs: Tensor, boxes: Tensor, per_image: list[int], targets: list[Target], thresh: float, nms: float
+) -> Tensor:
+    """Mean over (image, present class) pairs of the entropy of that class's RoI probabilities
+    above `thresh` kept by NMS at `nms`, over the class's ground-truth count; pairs keeping no
+    more boxes than the count are skipped, as in BiDet's code. `probs` (R, K) softmax scores
+    (gradient-carrying), `boxes` (R, 4) decoded boxes, `per_image` RoIs per image."""
+    terms = []
+    for p, b, t in zip(probs.split(per_image), boxes.split(per_image), targets):
+        for c in t["labels"].unique().tolist():
+            if c == 0:
+                continue
+            keep = (p[:, c] > thresh).nonzero().flatten()
+            if keep.numel() == 0:
+                continue
+            kept = keep[batched_nms(b[keep], p[keep, c].detach(), torch.zeros_like(keep), nms)]
+            gt_count = int((t["labels"] == c).sum())
+            if kept.numel() > gt_count:
+                terms.append(prior_entropy(p[kept, c], gt_count))
+    return torch.stack(terms).mean() if terms else probs.new_zeros(())
+
+
 @TASKS.register("det")
 class DetectionTask(BaseTask):
     """Model: a torchvision detector (loss dict from `model(images, targets)` in train mode,
@@ -40,6 +83,16 @@ class DetectionTask(BaseTask):
     Loss: the sum of the detector's losses (each logged as train/<name>). Scores: VOC07 11-point
     mAP (val/mAP, test/mAP; difficult boxes ignored) and COCO-style mAP at test
     (test/coco_mAP, test/coco_mAP50).
+
+    BiDet's losses (Wang et al., CVPR 2020; ZiweiWangTHU/BiDet faster_rcnn code), each on when
+    its weight is > 0 and all 0 (off) by default; they need a `BinaryFasterRCNN` (`bidet_r18`):
+    `rpn_reg_weight` x mean square of the RPN conv's BN output and `head_reg_weight` x mean
+    square of the 512-d RoI feature (information-bottleneck compression); `rpn_prior_weight` x
+    entropy of the post-NMS RPN foreground scores per ground-truth box and `head_prior_weight` x
+    entropy of each present class's RoI scores above `prior_score_thresh` after NMS at
+    `prior_nms` (sparse object priors). All four weights are 0 before epoch `bidet_from_epoch`
+    (BiDet: the first LR decay, epoch 7). The sampled box deltas are the model's
+    `ib_sample_sigma`.
     """
 
     data_kinds = ("det",)
@@ -63,13 +116,76 @@ class DetectionTask(BaseTask):
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
         no_decay_1d: bool = True,
+        rpn_reg_weight: float = 0.0,
+        head_reg_weight: float = 0.0,
+        rpn_prior_weight: float = 0.0,
+        head_prior_weight: float = 0.0,
+        prior_score_thresh: float = 0.01,
+        prior_nms: float = 0.3,
+        bidet_from_epoch: int = 0,
     ) -> None:
         super().__init__(model, optimizer, scheduler, no_decay_1d)
         self.save_hyperparameters(ignore=["model"])
         self.num_classes = num_classes
+        self.bidet_weights = {"rpn_reg": rpn_reg_weight, "head_reg": head_reg_weight,
+                              "rpn_prior": rpn_prior_weight, "head_prior": head_prior_weight}
+        for name, w in self.bidet_weights.items():
+            if w < 0:
+                raise ValueError(f"{name}_weight must be >= 0 (0: off), got {w}")
+        self.prior_score_thresh = prior_score_thresh
+        self.prior_nms = prior_nms
+        self.bidet_from_epoch = bidet_from_epoch
+        self._seen: dict[str, Any] = {}
+        if any(w > 0 for w in self.bidet_weights.values()):
+            self._watch(model)
         self.val_map = VOC07MAP(num_classes)
         self.test_map = VOC07MAP(num_classes)
         self.test_coco = coco_map() if coco_metric else None
+
+    def _watch(self, model: nn.Module) -> None:
+        """Hooks keeping, in training, what BiDet's losses read of a `BinaryFasterRCNN`."""
+        rpn, heads = getattr(model, "rpn", None), getattr(model, "roi_heads", None)
+        if rpn is None or heads is None or not hasattr(rpn.head, "readout"):
+            raise ValueError(f"BiDet's losses need a bidet_r18 detector, got {type(model).__name__}")
+        rpn.keep_scores = self.bidet_weights["rpn_prior"] > 0
+
+        def keep(key: str, pick):  # type: ignore[no-untyped-def]
+            def hook(module, args, out):  # type: ignore[no-untyped-def]
+                if module.training:
+                    self._seen.setdefault(key, []).append(pick(args, out))
+            return hook
+
+        rpn.head.readout.register_forward_hook(keep("rpn_feat", lambda a, o: o))
+        heads.box_head.register_forward_hook(keep("roi_feat", lambda a, o: o))
+        heads.box_predictor.register_forward_hook(keep("pred", lambda a, o: o))
+        heads.box_roi_pool.register_forward_hook(keep("rois", lambda a, o: (a[1], a[2])))
+
+    def bidet_weight(self, name: str, epoch: int) -> float:
+        """The weight of BiDet's loss `name` at `epoch`: 0 before `bidet_from_epoch`."""
+        return self.bidet_weights[name] if epoch >= self.bidet_from_epoch else 0.0
+
+    def bidet_losses(self, targets: list[Target]) -> dict[str, Tensor]:
+        """BiDet's weighted losses of the last training forward pass (those with weight > 0)."""
+        seen, self._seen = self._seen, {}
+        epoch = self.current_epoch if self._trainer is not None else 0
+        w = {k: self.bidet_weight(k, epoch) for k in self.bidet_weights}
+        out: dict[str, Tensor] = {}
+        if self.bidet_weights["rpn_reg"] > 0:
+            out["loss_rpn_reg"] = w["rpn_reg"] * compression_loss(seen["rpn_feat"][-1])
+        if self.bidet_weights["head_reg"] > 0:
+            out["loss_head_reg"] = w["head_reg"] * compression_loss(seen["roi_feat"][-1])
+        if self.bidet_weights["rpn_prior"] > 0:
+            out["loss_rpn_prior"] = w["rpn_prior"] * rpn_prior_loss(self.model.rpn.last_scores, targets)
+        if self.bidet_weights["head_prior"] > 0:
+            logits, deltas = seen["pred"][-1]
+            proposals, sizes = seen["rois"][-1]
+            heads = self.model.roi_heads
+            boxes = heads.box_coder.decode(deltas[:, :4].detach(), proposals)[:, 0]
+            per_image = [len(p) for p in proposals]
+            boxes = torch.cat([clip_boxes_to_image(b, s) for b, s in zip(boxes.split(per_image), sizes)])
+            out["loss_head_prior"] = w["head_prior"] * head_prior_loss(
+                logits.softmax(-1), boxes, per_image, targets, self.prior_score_thresh, self.prior_nms)
+        return out
 
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         """Detections (boxes, scores, labels) of each image (the model in eval mode)."""
@@ -84,6 +200,8 @@ class DetectionTask(BaseTask):
         images, targets = batch
         n = len(images)
         losses = self.model(images, [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets])
+        if any(w > 0 for w in self.bidet_weights.values()):
+            losses = {**losses, **self.bidet_losses(targets)}
         loss = torch.stack(list(losses.values())).sum()
         for name, value in losses.items():
             self.log(f"train/{name}", value, batch_size=n)
