@@ -40,6 +40,39 @@ def libra_pb(w: Tensor) -> tuple[Tensor, Tensor]:
     return w_std, s
 
 
+class _LibraPBSign(torch.autograd.Function):
+    """s * sign(W_std) with the EDE gradient through the standardisation, as one Function.
+
+    Autograd through `libra_pb` and `ede` keeps several weight-sized tensors (the centred and
+    standardised weights) for every conv; this saves W (a parameter: no extra memory) and two
+    numbers per output channel, and recomputes W_std in the backward.
+    dL/dW = (g_v - mean(g_v) - v sum(g_v v) / (n - 1)) / std per output channel, g_v = g s k t (1 - tanh^2(t v)).
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, t: float, k: float) -> Tensor:
+        mean = w.mean(dim=_FAN_IN, keepdim=True)
+        n = w[0].numel()
+        std = (w - mean).var(dim=_FAN_IN, keepdim=True, correction=1 if n > 1 else 0).sqrt().clamp_min(1e-12)
+        v = (w - mean) / std
+        s = torch.exp2(torch.round(torch.log2(v.abs().mean(dim=_FAN_IN, keepdim=True))))
+        ctx.save_for_backward(w, mean, std, s)
+        ctx.t, ctx.k = t, k
+        return torch.where(v >= 0, s, -s)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        w, mean, std, s = ctx.saved_tensors
+        n = w[0].numel()
+        if n == 1:  # a one-weight filter centres to 0 whatever its weight
+            return torch.zeros_like(w), None, None
+        v = (w - mean) / std
+        g_v = grad * s * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * v).square())
+        g_mean = g_v.mean(dim=_FAN_IN, keepdim=True)
+        g_dot = (g_v * v).sum(dim=_FAN_IN, keepdim=True) / (n - 1)
+        return (g_v - g_mean - v * g_dot) / std, None, None
+
+
 @WEIGHT_BINARIZERS.register("irnet")
 class IRNetWeight(_EDESchedule, WeightBinarizer):
     """IR-Net weights: s * sign(W_std) (Libra-PB) with the EDE backward k t (1 - tanh^2(t W_std)).
@@ -56,8 +89,7 @@ class IRNetWeight(_EDESchedule, WeightBinarizer):
         return libra_pb(w.detach())[1]
 
     def forward(self, w: Tensor) -> Tensor:
-        w_std, s = libra_pb(w)
-        return ede(w_std, self.t, self.k) * s
+        return _LibraPBSign.apply(w, self.t, self.k)
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:

@@ -290,3 +290,27 @@ def test_insta_threshold_from_the_third_moment():
     xs = x_2x2() - thr.view(1, 2, 1, 1)
     assert y.flatten().tolist() == torch.where(xs >= 0, 1.0, -1.0).flatten().tolist()
     assert torch.allclose(g, (2 - 2 * xs.abs()).clamp_min(0))
+
+
+@pytest.mark.parametrize("shape", [(6, 4, 3, 3), (6, 1, 3, 3), (3, 1, 1, 1)])
+def test_irnet_fused_weight_equals_autograd_through_libra_pb(shape):
+    # IR-Net Eq. 5-6 and 10: the one-Function form saves W only, and must equal autograd through
+    # (W - mean) / std, s = 2^round(log2 mean|W_std|) detached, and EDE
+    torch.manual_seed(0)
+    from bnnbench.binarizers.ste import ede
+
+    wb = build_weight("irnet")
+    wb.set_epoch(3, 10)
+    w1 = torch.randn(shape, requires_grad=True)
+    w2 = w1.detach().clone().requires_grad_()
+    g = torch.randn(shape)
+    out1 = wb(w1)
+    w_std, s = libra_pb(w2)
+    out2 = ede(w_std, wb.t, wb.k) * s
+    assert torch.equal(out1, out2)
+    (out1 * g).sum().backward()
+    (out2 * g).sum().backward()
+    if shape[1:] == (1, 1, 1):  # a one-weight filter centres to 0 whatever W: no gradient (autograd: NaN)
+        assert torch.equal(w1.grad, torch.zeros(shape))
+        return
+    assert torch.allclose(w1.grad, w2.grad, atol=1e-5, rtol=1e-4)
