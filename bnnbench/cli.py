@@ -24,6 +24,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from bnnbench import complexity, job, naming, sweep
@@ -206,8 +207,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
             tested = trainer.test(task, datamodule=dm, ckpt_path="best" if best.best_model_path else None, verbose=False)
         else:
             tested = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False)
-    except BaseException:
-        earlier.restore()
+    except Exception as err:
+        # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
+        # run's files in place so that resume=true continues it
+        if not isinstance(err, SIGTERMException):
+            earlier.restore()
         raise
     finally:
         finish_logger(logger)

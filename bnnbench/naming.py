@@ -42,20 +42,6 @@ def _value(value: str) -> str:
     return UNSAFE.sub("_", value.strip().strip("[](){}").replace(", ", ",").replace(",", "_"))
 
 
-def job_name(overrides: Iterable[str], fallback: str = "") -> str:
-    """The folder name of the job run with `overrides` (e.g. ["binarizer=dab", "seed=1"])."""
-    parts = []
-    for item in overrides:
-        key, _, value = str(item).partition("=")
-        if keep(key, value):
-            parts.append(f"{_key(key)}-{_value(value)}")
-    name = "+".join(parts) or str(fallback)
-    if len(name) > MAX_LEN:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = f"{name[:MAX_LEN - 9]}+{digest}"
-    return name
-
-
 def settings(overrides: Iterable[str]) -> dict[str, str]:
     """The named settings of a job's overrides, as {key: value} (the ones its name shows)."""
     out = {}
@@ -64,6 +50,15 @@ def settings(overrides: Iterable[str]) -> dict[str, str]:
         if keep(key, value):
             out[_key(key)] = value
     return out
+
+
+def job_name(overrides: Iterable[str], fallback: str = "") -> str:
+    """The folder name of the job run with `overrides` (e.g. ["binarizer=dab", "seed=1"])."""
+    name = "+".join(f"{key}-{_value(value)}" for key, value in settings(overrides).items()) or str(fallback)
+    if len(name) > MAX_LEN:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:MAX_LEN - 9]}+{digest}"
+    return name
 
 
 def register_resolver() -> None:

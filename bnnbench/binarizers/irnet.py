@@ -9,7 +9,7 @@ from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
-from bnnbench.binarizers.ste import ede, ede_schedule
+from bnnbench.binarizers.ste import ede, ede_grad, ede_schedule
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer, standardize
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _LibraPBSign(torch.autograd.Function):
         if n == 1:  # a one-weight filter centres to 0 whatever its weight
             return torch.zeros_like(w), None, None
         v = (w - mean) / std
-        g_v = grad * s * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * v).square())
+        g_v = grad * s * ede_grad(v, ctx.t, ctx.k)
         g_mean = g_v.mean(dim=_FAN_IN, keepdim=True)
         g_dot = (g_v * v).sum(dim=_FAN_IN, keepdim=True) / (n - 1)
         return (g_v - g_mean - v * g_dot) / std, None, None

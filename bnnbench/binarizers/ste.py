@@ -8,6 +8,7 @@ would keep every intermediate).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -58,44 +59,30 @@ class _SBA(torch.autograd.Function):
         return grad_v, grad_beta
 
 
-class _EDE(torch.autograd.Function):
+class _ScheduledSign(torch.autograd.Function):
+    """sign(v) whose gradient is `grad_of(v, a, b)` for two scalar schedule parameters
+    (EDE's t, k; ReSTE's t, o; RBNN's t, k): one Function that saves v alone."""
+
     @staticmethod
-    def forward(ctx, v: Tensor, t: float, k: float) -> Tensor:
+    def forward(ctx, v: Tensor, grad_of: Callable[[Tensor, float, float], Tensor], a: float, b: float) -> Tensor:
         ctx.save_for_backward(v)
-        ctx.t, ctx.k = t, k
+        ctx.grad_of, ctx.a, ctx.b = grad_of, a, b
         return sign(v)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
         (v,) = ctx.saved_tensors
-        return grad * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * v) ** 2), None, None
+        return grad * ctx.grad_of(v, ctx.a, ctx.b), None, None, None
 
 
-class _ReSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, v: Tensor, t: float, o: float) -> Tensor:
-        ctx.save_for_backward(v)
-        ctx.t, ctx.o = t, o
-        return sign(v)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        (v,) = ctx.saved_tensors
-        return grad * reste_grad(v, ctx.t, ctx.o), None, None
+def ede_grad(v: Tensor, t: float, k: float) -> Tensor:
+    """IR-Net's EDE derivative k t (1 - tanh^2(t v))."""
+    return k * t * (1 - torch.tanh(t * v) ** 2)
 
 
-class _TrainingAware(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, v: Tensor, t: float, k: float) -> Tensor:
-        ctx.save_for_backward(v)
-        ctx.t, ctx.k = t, k
-        return sign(v)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        (v,) = ctx.saved_tensors
-        t, k = ctx.t, ctx.k
-        return grad * (k * (math.sqrt(2.0) * t - t * t * v.abs())).clamp_min(0), None, None
+def training_aware_grad(v: Tensor, t: float, k: float) -> Tensor:
+    """RBNN's training-aware derivative k (sqrt(2) t - t^2 |v|), clipped at 0."""
+    return (k * (math.sqrt(2.0) * t - t * t * v.abs())).clamp_min(0)
 
 
 RESTE_INTERVAL = 0.1  # ReSTE's code: below this |v| the power law is replaced by its secant
@@ -149,17 +136,17 @@ def sba(v: Tensor, beta: Tensor) -> Tensor:
 
 def ede(v: Tensor, t: float, k: float) -> Tensor:
     """sign with IR-Net's EDE gradient k t (1 - tanh^2(t v))."""
-    return _EDE.apply(v, t, k)
+    return _ScheduledSign.apply(v, ede_grad, t, k)
 
 
 def reste(v: Tensor, t: float, o: float) -> Tensor:
     """sign with ReSTE's rectified straight-through gradient (power 1/o, clipped at |v| = t)."""
-    return _ReSTE.apply(v, t, o)
+    return _ScheduledSign.apply(v, reste_grad, t, o)
 
 
 def training_aware(v: Tensor, t: float, k: float) -> Tensor:
     """sign with RBNN's training-aware approximation: gradient k (sqrt(2) t - t^2 |v|), >= 0."""
-    return _TrainingAware.apply(v, t, k)
+    return _ScheduledSign.apply(v, training_aware_grad, t, k)
 
 
 def ede_schedule(epoch: int, max_epochs: int, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
