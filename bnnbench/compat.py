@@ -4,7 +4,8 @@ Every binarizer works with every block, and every block in every model built fro
 except the pairs below. A task names the data kind it trains on and the output it needs; a
 model is registered with the output it makes (`output`: "dense" maps or a "vector" of
 logits), the block it is designed around (`natural_block`, what `block=auto` means), whether
-it can carry expanded features (`expandable`) and a block option it needs (`block_option`).
+it can carry expanded features (`expandable`), a block option it needs (`block_option`) and
+whether its widths change by ratios that are not integers (`any_width_ratio`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ ES_IN_CONVERTED = (
 NEEDS_OPTION = (
     "model {model!r} sets the block option {option!r} on some layers, but block {block!r} has no "
     "{option} option; use block=auto (its own block, {natural})"
+)
+INTEGER_RATIOS = (
+    "block {block!r} changes widths only by integer factors (BiSRNet's Increase/Decrease), but "
+    "model {model!r} changes them by other ratios (e.g. 16 -> 24); use a block with a bypass for "
+    "any width change (e.g. {natural}, reactnet, bdnet, cfb, plain)"
 )
 WRONG_DATA = (
     "task {task!r} trains on {wants} data, but data {data!r} is {kind} data; {data_hint}"
@@ -60,6 +66,10 @@ def check_block_in_model(block: str | Mapping[str, Any] | None, model: str) -> N
         raise IncompatibleError(
             ES_IN_CONVERTED.format(block=name, expansion=expansion, model=model, expandable=expandable, natural=natural)
         )
+    if meta.get("any_width_ratio"):
+        base = [parse_component(options["base"], "block")[0]] if name == "es" else []
+        if any(getattr(BLOCKS.get(n), "integer_width_ratios", False) for n in [name, *base]):
+            raise IncompatibleError(INTEGER_RATIOS.format(block=name, model=model, natural=natural))
     option = meta.get("block_option")
     if option is not None:
         from bnnbench.blocks import option_names

@@ -46,6 +46,8 @@ class BiSRNetBlock(Block):
     The conv must keep the spatial size (padding = kernel_size // 2).
     """
 
+    integer_width_ratios = True  # compat: refused in models whose widths change by other ratios
+
     def __init__(
         self,
         in_channels: int,
