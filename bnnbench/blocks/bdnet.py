@@ -136,6 +136,10 @@ class BDNetBlock(Block):
     BOPs of Table 3), none (single binary convs, the ablation baseline of Table 6).
     `real_dw`: keep the depth-wise conv real valued (BD-Net-B does it in stride-2 layers).
     `prebn`: the pre-BN residual (False: y = BN(dwconv(x)) + x, Table 6's baseline).
+    `separable=False`: one conv per block, for networks with their own point-wise convs
+    (ShuffleNet V1, MobileNet V3, BD-Net Tables 4-5): a depth-wise slot (groups = C_in = C_out)
+    is o1 alone, any other slot (point-wise, grouped, regular) act(BN(conv(x)) + broadcast(x_s,
+    C_out)) with the slot's kernel, stride and groups.
     """
 
     def __init__(
@@ -152,26 +156,33 @@ class BDNetBlock(Block):
         prebn: bool = True,
         real_dw: bool = False,
         threshold: float = 0.5,
+        separable: bool = True,
     ) -> None:
         if dual not in DUALS:
             raise ValueError(f"bdnet dual must be one of {DUALS}, got {dual!r}")
         check_activation(act, "bdnet")
-        if groups not in (1, in_channels):
+        if separable and groups not in (1, in_channels):
             raise ValueError(
                 f"bdnet's spatial conv is depth-wise: groups must be 1 or in_channels={in_channels}, got {groups}"
             )
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
-        self.dual, self.prebn, self.real_dw = dual, prebn, real_dw
-        dw_binarizer: BinarizerLike = "fp" if real_dw else binarizer
-        dw_dual = dual != "none" and not real_dw
-        self.conv = _conv(
-            dw_dual, in_channels, in_channels, kernel_size, stride, padding, in_channels, dw_binarizer, threshold
-        )
-        self.bn = nn.BatchNorm2d(in_channels)
-        self.act1 = activation(act, in_channels)
-        self.pw = _conv(dual == "all", in_channels, out_channels, 1, 1, 0, 1, binarizer, threshold)
-        self.bn_pw = nn.BatchNorm2d(out_channels)
-        self.act2 = activation(act, out_channels)
+        self.dual, self.prebn, self.real_dw, self.separable = dual, prebn, real_dw, separable
+        # without `separable` a slot is either the depth-wise part or the point-wise part alone
+        self.has_dw = separable or groups == in_channels == out_channels
+        self.has_pw = separable or not self.has_dw
+        if self.has_dw:
+            dw_binarizer: BinarizerLike = "fp" if real_dw else binarizer
+            dw_dual = dual != "none" and not real_dw
+            self.conv = _conv(
+                dw_dual, in_channels, in_channels, kernel_size, stride, padding, in_channels, dw_binarizer, threshold
+            )
+            self.bn = nn.BatchNorm2d(in_channels)
+            self.act1 = activation(act, in_channels)
+        if self.has_pw:
+            pw = (1, 1, 0, 1) if separable else (kernel_size, stride, padding, groups)
+            self.pw = _conv(dual == "all", in_channels, out_channels, *pw, binarizer, threshold)
+            self.bn_pw = nn.BatchNorm2d(out_channels)
+            self.act2 = activation(act, out_channels)
 
     def depthwise(self, x: Tensor) -> Tensor:
         """BN(dwconv(x) + x) + x, before the activation (the pre-BN residual)."""
@@ -182,14 +193,21 @@ class BDNetBlock(Block):
         return self.bn(out) + shortcut
 
     def pointwise(self, x: Tensor) -> Tensor:
-        """BN(pwconv(x)) + broadcast(x, C_out), before the activation."""
-        return self.bn_pw(self.pw(x)) + broadcast(x, self.out_channels)
+        """BN(pwconv(x)) + broadcast(x, C_out), before the activation (x brought to the
+        output's size when a strided slot has no depth-wise part)."""
+        out = self.bn_pw(self.pw(x))
+        shortcut = x if self.has_dw else match_spatial(x, self.stride, out.shape[-2:])
+        return out + broadcast(shortcut, self.out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act2(self.pointwise(self.act1(self.depthwise(x))))
+        if self.has_dw:
+            x = self.act1(self.depthwise(x))
+        return self.act2(self.pointwise(x)) if self.has_pw else x
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
         """AvgPool2d(stride), the pre-BN and post-BN adds of the shortcut (one without
         `prebn`), and the broadcast residual's add (the broadcast itself is a copy)."""
-        mid = self.in_channels * math.prod(out_shape[2:])
-        return pooled(in_shape, self.stride) + (2 if self.prebn else 1) * mid + per_sample(out_shape)
+        ops = pooled(in_shape, self.stride)
+        if self.has_dw:
+            ops += (2 if self.prebn else 1) * self.in_channels * math.prod(out_shape[2:])
+        return ops + (per_sample(out_shape) if self.has_pw else 0)

@@ -135,3 +135,34 @@ def test_bad_options_are_rejected():
         K.build("bdnet", 8, 8, 3, 1, 1, dual="pw")
     with pytest.raises(ValueError, match="groups must be 1 or in_channels=8, got 2"):
         K.build("bdnet", 8, 8, 3, 1, 1, groups=2)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_one_conv_per_slot_depthwise_is_the_pre_bn_part(stride):
+    # separable=False on a depth-wise slot: act(BN(dw(x) + x_s) + x_s) alone (Eqs. 3-4)
+    torch.manual_seed(0)
+    blk = K.build("bdnet", 6, 6, 3, stride, 1, 6, binarizer="reactnet", act="none", separable=False).eval()
+    _randomize_bn(blk)
+    assert not hasattr(blk, "pw")
+    x = torch.randn(2, 6, 8, 8)
+    with torch.no_grad():
+        xs = F.avg_pool2d(x, 2) if stride == 2 else x
+        assert torch.allclose(blk(x), _bn(blk.conv(x) + xs, blk.bn) + xs, atol=1e-6)
+
+
+@pytest.mark.parametrize(("cin", "cout", "stride", "groups"), [(6, 12, 1, 3), (12, 9, 2, 3), (4, 8, 1, 1)])
+def test_one_conv_per_slot_pointwise_has_the_broadcast_residual(cin, cout, stride, groups):
+    # separable=False on any other slot: act(BN(conv(x)) + broadcast(x_s, C_out)), the slot's
+    # kernel, stride and groups kept (ShuffleNet's 1x1 group convs)
+    torch.manual_seed(0)
+    blk = K.build("bdnet", cin, cout, 1, stride, 0, groups, binarizer="reactnet", act="none", separable=False).eval()
+    _randomize_bn(blk)
+    assert not hasattr(blk, "conv") and blk.pw.groups == groups and blk.pw.stride == (stride, stride)
+    x = torch.randn(2, cin, 8, 8)
+    with torch.no_grad():
+        xs = F.avg_pool2d(x, 2) if stride == 2 else x
+        expected = _bn(blk.pw(x), blk.bn_pw) + xs[:, torch.arange(cout) % cin]
+        assert torch.allclose(blk(x), expected, atol=1e-6)
+    # the binary MACs are those of the one grouped conv
+    hw = 8 // stride
+    assert complexity.count(blk, (cin, 8, 8)).bops == cin // groups * cout * hw * hw

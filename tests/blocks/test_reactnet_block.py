@@ -101,3 +101,47 @@ def test_other_widths_use_one_conv_and_the_cfb_bypass(cout):
 def test_bad_activation_is_rejected():
     with pytest.raises(ValueError, match="act must be one of"):
         K.build("reactnet", 8, 8, 3, 1, 1, act="gelu")
+
+
+@pytest.mark.parametrize(("br", "cout"), [(True, 12), (True, 6), (False, 12), (False, 16)])
+def test_br_option_broadcasts_or_drops_the_residual_across_width_changes(br, cout):
+    # BD-Net Tables 4-5 "br": o1 repeated cyclically to C_out as the residual of the point-wise
+    # conv (br true); plain ReActNet on varying widths has none there (br false)
+    torch.manual_seed(0)
+    blk = K.build("reactnet", 8, cout, 3, 1, 1, binarizer="reactnet", act="none", br=br).eval()
+    _randomize_bn(blk)
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        o1 = _bn(F.conv2d(_sign(x), _meanabs(blk.conv.weight), padding=1), blk.bn) + x
+        conv = blk.pw[0]
+        expected = _bn(F.conv2d(_sign(o1), _meanabs(conv.weight)), blk.bn_pw[0])
+        if br:
+            expected = expected + o1[:, torch.arange(cout) % 8]
+        got = blk(x)
+    assert len(blk.pw) == 1 and conv.weight.shape == (cout, 8, 1, 1)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("cin", "cout", "stride", "groups", "br"), [
+    (8, 8, 1, 8, None), (8, 8, 2, 1, None), (6, 12, 1, 3, True), (12, 6, 2, 3, True), (6, 12, 1, 1, False),
+])
+def test_one_conv_per_slot(cin, cout, stride, groups, br):
+    # separable=False: act(BN(conv_k,s,g(RSign(x))) + bypass(x)), bypass = x (AvgPool2 when
+    # strided), broadcast across a width change with br, none without
+    torch.manual_seed(0)
+    blk = K.build("reactnet", cin, cout, 3, stride, 1, groups, binarizer="reactnet", act="none", br=br,
+                  separable=False).eval()
+    _randomize_bn(blk)
+    assert not hasattr(blk, "pw") and blk.conv.weight.shape == (cout, cin // groups, 3, 3)
+    x = torch.randn(2, cin, 8, 8)
+    with torch.no_grad():
+        out = _bn(F.conv2d(_sign(x), _meanabs(blk.conv.weight), stride=stride, padding=1, groups=groups), blk.bn)
+        xs = F.avg_pool2d(x, 2) if stride == 2 else x
+        if br is not False:
+            out = out + xs[:, torch.arange(cout) % cin]
+        assert torch.allclose(blk(x), out, atol=1e-5)
+
+
+def test_bad_br_is_rejected():
+    with pytest.raises(ValueError, match=r"br must be one of \(None, True, False\), got 'yes'"):
+        K.build("reactnet", 8, 8, 3, 1, 1, br="yes")
