@@ -18,6 +18,10 @@ SMALL = {
     "mobilenet_v1": CLS,
     "resnet18": CLS,
     "resnet20": {"num_classes": 4, "input_size": (32, 32), "width_mult": 0.5},
+    "shufflenet_v1": {**CLS, "depths": [1, 1, 1]},
+    "shufflenet_v1_bdnet_b": {**CLS, "depths": [1, 1, 1]},
+    "mobilenet_v3": {**CLS, "variant": "small"},
+    "mobilenet_v3_bdnet_b": {**CLS, "variant": "small"},
     "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
                   "roi_batch": 8, "rpn_post_nms_test": 10},
 }
@@ -29,6 +33,11 @@ BLOCKS = [*blocks.names(), "auto"]
 IMPOSSIBLE = {
     ("smp", "es"): "existing network whose convs are swapped in place",
     **{("bdnet_b", b): "has no real_dw option" for b in ("plain", "cfb", "reactnet", "bisrnet", "bireal")},
+    # the BD-Net-B variants need real_dw; bisrnet changes widths by integer factors only, these by any
+    **{(m, b): "has no real_dw option" for m in ("shufflenet_v1_bdnet_b", "mobilenet_v3_bdnet_b")
+       for b in blocks.names() if b != "es" and "real_dw" not in blocks.option_names(b)},
+    **{(m, "bisrnet"): "changes widths only by integer factors"
+       for m in ("shufflenet_v1", "mobilenet_v3", "shufflenet_v1_bdnet_b", "mobilenet_v3_bdnet_b")},
 }
 
 
