@@ -10,13 +10,45 @@ from torch import Tensor, nn
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
-from bnnbench.binarizers.ste import approx_sign
+from bnnbench.binarizers.ste import approx_sign_grad, sign
 from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
 
 CENTERS = ("code", "paper")
+
+
+class _AdaBinActivation(torch.autograd.Function):
+    """`AdaBin.levels(sign(v))`, v = (x - beta) / alpha, ApproxSign backward, as one Function.
+
+    Saves x alone (autograd through the expression keeps x - beta, v and the levels). With
+    e = ApproxSign'(v): dy/dx = e; "code" y = alpha (s + beta): dy/dalpha = s + beta - e v,
+    dy/dbeta = alpha - e; "paper" y = alpha s + beta: dy/dalpha = s - e v, dy/dbeta = 1 - e.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, code: bool) -> Tensor:
+        ctx.save_for_backward(x, alpha, beta)
+        ctx.code = code
+        s = sign((x - beta) / alpha)
+        return alpha * (s + beta) if code else alpha * s + beta
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        x, alpha, beta = ctx.saved_tensors
+        v = (x - beta) / alpha
+        e = approx_sign_grad(v)
+        g_e = grad * e
+        g_s = (grad * sign(v)).sum()
+        g_ev = (g_e * v).sum()
+        if ctx.code:
+            g_alpha = g_s + beta * grad.sum() - g_ev
+            g_beta = alpha * grad.sum() - g_e.sum()
+        else:
+            g_alpha = g_s - g_ev
+            g_beta = grad.sum() - g_e.sum()
+        return g_e, g_alpha.reshape(alpha.shape), g_beta.reshape(beta.shape), None
 
 
 @BINARIZERS.register("adabin")
@@ -47,7 +79,7 @@ class AdaBin(ActivationBinarizer):
         return self.alpha * s + self.beta
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.levels(approx_sign((x - self.beta) / self.alpha))
+        return _AdaBinActivation.apply(x, self.alpha, self.beta, self.center == "code")
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
         """Four per element: (x - beta), / alpha (alpha is learned, its sign may flip the bit),

@@ -11,8 +11,14 @@ from torch import Tensor, nn
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
-from bnnbench.binarizers.ste import ede_schedule, sign, training_aware
-from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
+from bnnbench.binarizers.ste import ede_schedule, sign, training_aware, training_aware_grad
+from bnnbench.binarizers.weights import (
+    WEIGHT_BINARIZERS,
+    LearnedScaleWeight,
+    channel_stats,
+    standardize,
+    standardize_grad,
+)
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 
 # lmbxmu/RBNN@3674aa0 (cifar/utils/options.py): Tmin 1e-2, Tmax 1e1
 T_MIN, T_MAX = 1e-2, 10.0
+_FAN_IN = (1, 2, 3)
 ROTATION_STEPS = 3  # alternating updates of B, R1, R2 per forward (cifar/modules/binarized_modules.py)
 
 
@@ -43,6 +50,43 @@ class _Anneal:
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """t and k at `epoch` of `max_epochs` (called once per epoch by the binarizer callback)."""
         self.t, self.k = ede_schedule(epoch, max_epochs, T_MIN, T_MAX)
+
+
+def _rotated_mix(w: Tensor, theta: Tensor, r1: Tensor, r2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(W3, W_std, rotated, sigma): W3 = W_std + |sin theta| (R1^T W_std R2 - W_std), rotation detached."""
+    mean, sigma = channel_stats(w)
+    u = (w - mean) / sigma
+    rotated = (r1.T @ u.reshape(w.shape[0], r1.shape[0], r2.shape[0]) @ r2).reshape_as(w)
+    return u + theta.sin().abs() * (rotated - u), u, rotated, sigma
+
+
+class _RBNNSign(torch.autograd.Function):
+    """alpha sign(W3) with the training-aware gradient, through W3 to W, alpha and theta, as one Function.
+
+    Saves W, alpha, theta, two numbers per output channel and copies of R1, R2 (a x a and b x b,
+    copied because the next training forward re-fits them in place); autograd through the
+    expression keeps five weight-sized tensors. With g_v = g alpha ta'(W3):
+    dL/dalpha = sum(g sign W3), dL/dtheta = sum(g_v (rotated - W_std)) sign(sin theta) cos theta,
+    dL/dW = standardize_grad(g_v (1 - |sin theta|)).
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, alpha: Tensor, theta: Tensor, r1: Tensor, r2: Tensor, t: float, k: float) -> Tensor:
+        w3 = _rotated_mix(w, theta, r1, r2)[0]
+        ctx.save_for_backward(w, alpha, theta, r1, r2)
+        ctx.t, ctx.k = t, k
+        return torch.where(w3 >= 0, alpha, -alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None, None, None, None]:
+        w, alpha, theta, r1, r2 = ctx.saved_tensors
+        w3, u, rotated, sigma = _rotated_mix(w, theta, r1, r2)
+        g_alpha = (grad * torch.where(w3 >= 0, 1.0, -1.0)).sum(dim=_FAN_IN, keepdim=True)
+        g_v = grad * alpha * training_aware_grad(w3, ctx.t, ctx.k)
+        sin = theta.sin()
+        g_theta = (g_v * (rotated - u)).sum(dim=_FAN_IN, keepdim=True) * torch.sign(sin) * theta.cos()
+        g_w = standardize_grad(g_v * (1 - sin.abs()), u, sigma)
+        return g_w, g_alpha, g_theta, None, None, None, None
 
 
 @WEIGHT_BINARIZERS.register("rbnn")
@@ -91,7 +135,10 @@ class RBNNWeight(_Anneal, LearnedScaleWeight):
         return w_std + torch.sin(self.theta).abs() * (rotated - w_std)
 
     def forward(self, w: Tensor) -> Tensor:
-        return self.alpha * training_aware(self.sign_source(w), self.t, self.k)
+        if self.training:
+            with torch.no_grad():
+                self.fit_rotation(standardize(w).reshape(w.shape[0], self.a, self.b))
+        return _RBNNSign.apply(w, self.alpha, self.theta, self.r1.clone(), self.r2.clone(), self.t, self.k)
 
 
 @BINARIZERS.register("rbnn")

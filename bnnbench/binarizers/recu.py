@@ -12,8 +12,13 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.standardized import EPS, standardized_sign
-from bnnbench.binarizers.ste import identity_sign
-from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
+from bnnbench.binarizers.weights import (
+    WEIGHT_BINARIZERS,
+    LearnedScaleWeight,
+    channel_stats,
+    standardize,
+    standardize_grad,
+)
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -21,6 +26,8 @@ if TYPE_CHECKING:
 
 # z-hXu/ReCU@e14e92a (imagenet/utils/options.py defaults; main.py `cpt_tau`)
 TAU_MIN, TAU_MAX = 0.85, 0.99
+_C = 2 * math.sqrt(2)  # W1 = (W - mean) / (sqrt(var + eps) / (2 sqrt 2))
+_FAN_IN = (1, 2, 3)
 
 
 def recu_tau(epoch: int, max_epochs: int, tau_min: float = TAU_MIN, tau_max: float = TAU_MAX) -> float:
@@ -33,9 +40,36 @@ def recu_tau(epoch: int, max_epochs: int, tau_min: float = TAU_MIN, tau_max: flo
 def recu_clamp(w: Tensor, tau: float) -> Tensor:
     """ReCU's weight before the sign: W1 = (W - mean) / (sqrt(var + 1e-5) / (2 sqrt 2)) per output
     channel, clamped to +-Q, Q = -mean|W1| ln(2 - 2 tau) over the whole layer (detached)."""
-    w1 = standardize(w, EPS) * (2 * math.sqrt(2))
+    w1 = standardize(w, EPS) * _C
     q = float(-w1.detach().abs().mean() * math.log(2 - 2 * tau)) if tau < 1 else math.inf
     return w1.clamp(-q, q)
+
+
+class _ReCUSign(torch.autograd.Function):
+    """alpha sign(clamp(W1, -Q, Q)) as one Function saving W and two numbers per output channel.
+
+    Backward (autograd through `recu_clamp`, identity through the sign): dL/dalpha = sum(g sign W1)
+    per output channel; dL/dW = standardize_grad(g alpha 1_{|W1| <= Q} 2 sqrt 2) through
+    W1 = 2 sqrt 2 (W - mean) / sqrt(var + 1e-5).
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, alpha: Tensor, tau: float) -> Tensor:
+        mean, sigma = channel_stats(w, EPS)
+        w1 = (w - mean) / sigma * _C
+        q = float(-w1.abs().mean() * math.log(2 - 2 * tau)) if tau < 1 else math.inf
+        ctx.save_for_backward(w, alpha, mean, sigma)
+        ctx.q = q
+        return torch.where(w1 >= 0, alpha, -alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+        w, alpha, mean, sigma = ctx.saved_tensors
+        u = (w - mean) / sigma
+        s = torch.where(u >= 0, 1.0, -1.0).to(u.dtype)
+        g_alpha = (grad * s).sum(dim=_FAN_IN, keepdim=True)
+        h = torch.where((u * _C).abs() <= ctx.q, grad * alpha * _C, 0.0)
+        return standardize_grad(h, u, sigma), g_alpha, None
 
 
 @WEIGHT_BINARIZERS.register("recu")
@@ -63,7 +97,7 @@ class ReCUWeight(LearnedScaleWeight):
         return recu_clamp(w, self.tau)
 
     def forward(self, w: Tensor) -> Tensor:
-        return self.alpha * identity_sign(recu_clamp(w, self.tau))  # ReCU's weight `BinaryQuantize`
+        return _ReCUSign.apply(w, self.alpha, self.tau)  # ReCU's weight `BinaryQuantize`
 
 
 @BINARIZERS.register("recu")

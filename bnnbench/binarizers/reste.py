@@ -11,7 +11,7 @@ from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
-from bnnbench.binarizers.ste import reste
+from bnnbench.binarizers.ste import reste, reste_grad
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
 
 if TYPE_CHECKING:
@@ -35,6 +35,28 @@ class _Anneal:
         self.o = reste_o(epoch, max_epochs, self.o_end)
 
 
+class _ReSTEWeight(torch.autograd.Function):
+    """E sign(W), E = mean|W| of the layer taking gradient, ReSTE backward on the sign; saves W only.
+
+    dL/dW_i = E g_i reste'(W_i) + sign(W_i) sum(g sign W) / N (autograd through the product
+    would keep the weight-sized sign and |W|).
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, t: float, o: float) -> Tensor:
+        ctx.save_for_backward(w)
+        ctx.t, ctx.o = t, o
+        e = w.abs().mean()
+        return torch.where(w >= 0, e, -e)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (w,) = ctx.saved_tensors
+        e = w.abs().mean()
+        g_e = (grad * torch.where(w >= 0, 1.0, -1.0)).sum() / w.numel()
+        return grad * e * reste_grad(w, ctx.t, ctx.o) + torch.sign(w) * g_e, None, None
+
+
 @WEIGHT_BINARIZERS.register("reste")
 class ReSTEWeight(_Anneal, WeightBinarizer):
     """E sign(W), E = mean|W| over the whole layer (taking gradient, as the code), ReSTE backward
@@ -48,7 +70,7 @@ class ReSTEWeight(_Anneal, WeightBinarizer):
         return w.detach().abs().mean().expand(w.shape[0], 1, 1, 1)
 
     def forward(self, w: Tensor) -> Tensor:
-        return reste(w, T, self.o) * w.abs().mean()
+        return _ReSTEWeight.apply(w, T, self.o)
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:

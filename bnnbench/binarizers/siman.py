@@ -11,8 +11,38 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.standardized import EPS, standardized_sign
-from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, LearnedScaleWeight, standardize
+from bnnbench.binarizers.weights import (
+    WEIGHT_BINARIZERS,
+    LearnedScaleWeight,
+    channel_stats,
+    standardize,
+    standardize_grad,
+)
 from bnnbench.elementwise import per_sample
+
+_FAN_IN = (1, 2, 3)
+
+
+class _SiMaNWeight(torch.autograd.Function):
+    """alpha (2B - 1) with the gradient of alpha |W_std|, as one Function.
+
+    Saves W, the 1-byte code B and two numbers per output channel (autograd through
+    |standardize(W)| keeps the centred, standardised and absolute weights). Backward:
+    dL/dalpha = sum(g (2B - 1)) per output channel, dL/dW = standardize_grad(g alpha sign(W_std)).
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, alpha: Tensor, code: Tensor) -> Tensor:
+        mean, sigma = channel_stats(w, EPS)
+        ctx.save_for_backward(w, alpha, code, mean, sigma)
+        return torch.where(code, alpha, -alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+        w, alpha, code, mean, sigma = ctx.saved_tensors
+        u = (w - mean) / sigma
+        g_alpha = torch.where(code, grad, -grad).sum(dim=_FAN_IN, keepdim=True)
+        return standardize_grad(grad * alpha * torch.sign(u), u, sigma), g_alpha, None
 
 
 @WEIGHT_BINARIZERS.register("siman")
@@ -35,13 +65,12 @@ class SiMaNWeight(LearnedScaleWeight):
         return torch.where(self.code, 1.0, -1.0).to(w.dtype)
 
     def forward(self, w: Tensor) -> Tensor:
-        mag = standardize(w, EPS).abs()
         if self.training:
-            flat = mag.detach().flatten(1)
-            top = flat.topk(flat.shape[1] // 2, dim=1).indices
-            self.code.copy_(torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True).view_as(w))
-        levels = torch.where(self.code, 1.0, -1.0).to(w.dtype)
-        return self.alpha * (mag - mag.detach() + levels)
+            with torch.no_grad():
+                flat = standardize(w, EPS).abs().flatten(1)
+                top = flat.topk(flat.shape[1] // 2, dim=1).indices
+                self.code.copy_(torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True).view_as(w))
+        return _SiMaNWeight.apply(w, self.alpha, self.code.clone())
 
 
 @BINARIZERS.register("siman")

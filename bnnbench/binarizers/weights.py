@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from bnnbench.binarizers.ste import ede, ede_schedule, identity_sign
+from bnnbench.binarizers.ste import ede_grad, ede_schedule, identity_sign
 from bnnbench.registry import WEIGHT_BINARIZERS
 
 if TYPE_CHECKING:
@@ -32,6 +32,29 @@ def standardize(w: Tensor, eps: float = 0.0) -> Tensor:
     centred = w - w.mean(dim=_FAN_IN, keepdim=True)
     var = centred.var(dim=_FAN_IN, keepdim=True, correction=1 if n > 1 else 0)
     return centred / (var + eps).sqrt().clamp_min(1e-12)
+
+
+def channel_stats(w: Tensor, eps: float = 0.0, correction: int = 1, floor: float = 1e-12) -> tuple[Tensor, Tensor]:
+    """(mean, sigma) per output channel, sigma = sqrt(var + eps) clamped at `floor`, var with
+    `correction` (1: unbiased; 0 for a one-weight filter, which has no unbiased variance)."""
+    n = w[0].numel()
+    mean = w.mean(dim=_FAN_IN, keepdim=True)
+    var = (w - mean).var(dim=_FAN_IN, keepdim=True, correction=correction if n > correction else 0)
+    return mean, (var + eps).sqrt().clamp_min(floor)
+
+
+def standardize_grad(h: Tensor, u: Tensor, sigma: Tensor, correction: int = 1) -> Tensor:
+    """dL/dW of u = (W - mean) / sigma per output channel, given h = dL/du (sigma as `channel_stats`).
+
+    dL/dW_j = (h_j - mean(h) - u_j sum(h u) / (n - correction)) / sigma; written by hand so that a
+    fused weight binarizer saves W and two numbers per channel, not autograd's weight-sized
+    intermediates (the centred and the standardised weight).
+    """
+    n = u[0].numel()
+    d = n - correction if n > correction else n
+    h_mean = h.mean(dim=_FAN_IN, keepdim=True)
+    h_dot = (h * u).sum(dim=_FAN_IN, keepdim=True) / d
+    return (h - h_mean - u * h_dot) / sigma
 
 
 class _ScaledSign(torch.autograd.Function):
@@ -192,6 +215,34 @@ class MeanAbsScaledWeight(MeanAbsWeight):
     grad = "scaled"
 
 
+class _AdaBinSign(torch.autograd.Function):
+    """alpha_w sign(v) + beta_w, v = (W - beta_w) / alpha_w, EDE through v and the statistics.
+
+    One Function saving W and two numbers per output channel (autograd through the expression
+    keeps three weight-sized tensors per conv). With g = dL/dout, e = EDE'(v), n = C_in/g k k:
+    dL/dW = standardize_grad(g alpha_w e) + v sum(g sign v) / n + sum(g) / n, the last two terms
+    from alpha_w = std (biased) and beta_w = mean taking gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, t: float, k: float) -> Tensor:
+        beta, alpha = channel_stats(w, correction=0, floor=1e-8)
+        ctx.save_for_backward(w, beta, alpha)
+        ctx.t, ctx.k = t, k
+        return torch.where(w >= beta, beta + alpha, beta - alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        w, beta, alpha = ctx.saved_tensors
+        n = w[0].numel()
+        v = (w - beta) / alpha
+        s = torch.where(v >= 0, 1.0, -1.0).to(v.dtype)
+        out = standardize_grad(grad * alpha * ede_grad(v, ctx.t, ctx.k), v, alpha, correction=0)
+        out += v * (grad * s).sum(dim=_FAN_IN, keepdim=True) / n
+        out += grad.sum(dim=_FAN_IN, keepdim=True) / n
+        return out, None, None
+
+
 @WEIGHT_BINARIZERS.register("adabin")
 class AdaBinWeight(WeightBinarizer):
     """AdaBin weights: alpha_w sign((W - beta_w)/alpha_w) + beta_w, statistics not detached, EDE.
@@ -218,8 +269,7 @@ class AdaBinWeight(WeightBinarizer):
         return self.stats(w.detach())[0]
 
     def forward(self, w: Tensor) -> Tensor:
-        alpha, beta = self.stats(w)
-        return alpha * ede((w - beta) / alpha, self.t, self.k) + beta
+        return _AdaBinSign.apply(w, self.t, self.k)
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
@@ -248,4 +298,4 @@ def build_weight(name: str) -> WeightBinarizer:
     return WEIGHT_BINARIZERS.build(name)
 
 
-__all__ = ["GRADS", "WEIGHT_BINARIZERS", "BiDetWeight", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "sign_ste", "standardize"]
+__all__ = ["GRADS", "WEIGHT_BINARIZERS", "BiDetWeight", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "channel_stats", "sign_ste", "standardize", "standardize_grad"]
