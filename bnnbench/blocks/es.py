@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -132,9 +132,13 @@ class ExpandShrinkBlock(Block):
             )
 
     @classmethod
-    def expansion_for(cls, tau: int = DEFAULT_TAU, groups: int = DEFAULT_GROUPS, **options: Any) -> int:
-        """tau * g: how much wider than the base width the features between layers are."""
-        return int(tau) * int(groups)
+    def expansion_for(cls, tau: int | Sequence[int] = DEFAULT_TAU, groups: int | Sequence[int] = DEFAULT_GROUPS,
+                      **options: Any) -> int:
+        """tau * g: how much wider than the base width the features between layers are (with
+        per-layer lists, ES-BNN Sec. 3.4, the widest: models resolve each layer's own)."""
+        taus = list(tau) if isinstance(tau, Sequence) else [tau]
+        gs = list(groups) if isinstance(groups, Sequence) else [groups]
+        return int(max(taus)) * int(max(gs))
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, g={self.g}"

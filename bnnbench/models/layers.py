@@ -14,6 +14,7 @@ from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS, block_options
 from bnnbench.elementwise import per_sample
+from bnnbench.models import layer_schedule
 from bnnbench.registry import parse_component
 
 READOUTS = ("first", "mean")
@@ -77,10 +78,16 @@ class BlockChoice:
         BLOCKS.check(name)
         if name == "es" and options.get("base") is None:
             options["base"] = natural
+        options = {k: list(v) if layer_schedule.is_per_layer({k: v}) else v for k, v in options.items()}
         block_options(name, options)  # unknown keys fail here, before anything is built
         self.name, self.options = name, options
         self.binarizer = BinarizerSpec.of(binarizer)
-        self.expansion = int(BLOCKS.get(name).expansion_for(**options))
+        # tau / groups given per stage or per layer (ES-BNN Table 8): resolved by `plan`
+        self.per_layer = layer_schedule.is_per_layer(options)
+        self._slots: list[dict[str, Any]] | None = None
+        first = {k: v[0] if isinstance(v, list) else v for k, v in options.items()} if self.per_layer else options
+        self.expansion = int(BLOCKS.get(name).expansion_for(**first))
+        self.final_expansion = self.expansion  # of the last layer: what the head reads
 
     def accepts(self, option: str) -> bool:
         """Whether the block (or, for es, the block it wraps) takes the keyword `option`."""
@@ -99,11 +106,39 @@ class BlockChoice:
         groups: int = 1,
         **overrides: Any,
     ) -> nn.Module:
-        """The block for one conv slot of the architecture, at the base widths in_ch -> out_ch."""
-        return blocks.build(
-            {"name": self.name, **self.options, **overrides},
-            in_ch, out_ch, kernel_size, stride, padding, groups, self.binarizer,
+        """The block for one conv slot of the architecture, at the base widths in_ch -> out_ch;
+        with per-layer options, the next layer's, re-expanded where its replicas change."""
+        if not self.per_layer:
+            return blocks.build(
+                {"name": self.name, **self.options, **overrides},
+                in_ch, out_ch, kernel_size, stride, padding, groups, self.binarizer,
+            )
+        if self._slots is None:
+            raise ValueError(
+                f"block {self.name!r} has per-layer options ({', '.join(layer_schedule.PER_LAYER_OPTIONS)} as "
+                "lists), which only models that plan their layers take (resnet18, resnet20); give single values"
+            )
+        if self._next >= len(self._slots):
+            raise ValueError(f"the per-layer block options cover {len(self._slots)} layers; the model has more")
+        options, self._next = self._slots[self._next], self._next + 1
+        block = blocks.build(
+            {"name": self.name, **options, **overrides}, in_ch, out_ch, kernel_size, stride, padding, groups,
+            self.binarizer,
         )
+        e_in, self._prev = self._prev, int(BLOCKS.get(self.name).expansion_for(**options))
+        return block if e_in == self._prev else nn.Sequential(layer_schedule.Reexpand(in_ch, e_in, self._prev), block)
+
+    def plan(self, stage_slots: Sequence[int]) -> None:
+        """Declare the number of block slots of each stage, in build order, before building:
+        per-stage and per-layer option lists are resolved against it (the slots are then
+        called in that order, each one's input the previous one's output)."""
+        if not self.per_layer:
+            return
+        self._slots = layer_schedule.resolve(self.options, stage_slots)
+        self._next = 0
+        expansions = [int(BLOCKS.get(self.name).expansion_for(**o)) for o in self._slots]
+        self.expansion, self.final_expansion = expansions[0], expansions[-1]
+        self._prev = self.expansion
 
 
 class Expand(nn.Module):

@@ -44,6 +44,7 @@ class ResNet(nn.Module):
             raise ValueError(f"widths and depths need one entry per stage, got {list(widths)} and {list(depths)}")
         if any(d < 1 for d in depths):
             raise ValueError(f"depths must be >= 1, got {list(depths)}")
+        block.plan([2 * d for d in depths])  # per-stage / per-layer block options (ES-BNN Table 8)
         e = block.expansion
         k, s, p = (7, 2, 3) if imagenet_stem else (3, 1, 1)
         self.stem = expanded_stem(nn.Conv2d(in_channels, widths[0], k, s, p, bias=False), widths[0], e)
@@ -57,7 +58,7 @@ class ResNet(nn.Module):
                 convs.append(block(cin, width, 3, stride, 1))
                 cin = width
         self.features = nn.Sequential(*convs)
-        self.head = ClassifierHead(widths[-1], num_classes, e, readout)
+        self.head = ClassifierHead(widths[-1], num_classes, block.final_expansion, readout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(self.stem(x)))
