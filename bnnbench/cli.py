@@ -54,6 +54,20 @@ def validate(cfg: DictConfig) -> None:
     job.check(cfg)
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_option(value: Any) -> str | None:
+    """`trainer.compile`: false (eager), true (= "default") or a torch.compile mode; None for eager."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return "default"
+    if value not in COMPILE_MODES:
+        raise ValueError(f"trainer.compile must be false, true or one of {', '.join(COMPILE_MODES)}, got {value!r}")
+    return value
+
+
 def set_threads(threads: Any) -> int:
     """Set torch's intra-op threads: `auto` = the cores this process may run on; return the count.
 
@@ -156,6 +170,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         return count_only(cfg)
     trainer_cfg = job.plain(cfg.trainer)
     threads = set_threads(trainer_cfg.pop("threads", "auto"))
+    compile_mode = compile_option(trainer_cfg.pop("compile", False))
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -171,6 +186,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         console.print(f"initialised the model from {cfg.init_from}")
     cost = _cost(cfg, model, dm.info)
     print_cost(f"cost of {_label(cfg)} at {dm.image_size[0]}x{dm.image_size[1]}", cost)
+    if compile_mode is not None:
+        # in place (nn.Module.compile): parameter names and checkpoints stay those of eager runs
+        model.compile(mode=compile_mode)
+        console.print(f"torch.compile: mode {compile_mode} (the first steps compile, minutes on a CPU)")
     cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
 
     ckpt = resolve_checkpoint(cfg, out)
@@ -229,6 +248,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         **cost_row,
         "wall_time_s": wall,
         "torch_threads": threads,
+        "compile": compile_mode or "off",
         "best_checkpoint": best.best_model_path if mode == "train" else ckpt,
         "last_checkpoint": str(ckpt_dir / "last.ckpt") if mode == "train" else ckpt,
     }
