@@ -1,0 +1,147 @@
+"""The command line of `python -m bnnbench.analyze`: parse, check everything, then run the analyses."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from bnnbench.analyze import ANALYSES, AnalysisUnavailable
+from bnnbench.analyze.context import SPLITS, Options
+
+USAGE = (
+    "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
+    "[out=<folder>] [config=<run>/.hydra/config.yaml] [split=train|val|test] [batches=4] [top_k=10] [tol=1e-3] "
+    "[resolution=11] [span=1.0] [seed=0] [tau=<int>] [device=cpu|cuda|auto]\n"
+    f"  what: one or more of {', '.join(ANALYSES)} separated by commas (what=entropy,hessian), or all"
+)
+KEYS = ("ckpt", "what", "out", "config", "split", "batches", "top_k", "tol", "resolution", "span", "seed", "tau", "device")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class UsageError(ValueError):
+    """A command line this tool cannot run (the message says why)."""
+
+
+def parse(argv: list[str]) -> dict[str, str]:
+    """key=value arguments; UsageError on an unknown key or a missing ckpt/what."""
+    args: dict[str, str] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in KEYS:
+            raise UsageError(f"bad argument {arg!r}: valid keys are {', '.join(KEYS)}")
+        args[key] = value
+    for key in ("ckpt", "what"):
+        if not args.get(key):
+            raise UsageError(f"missing {key}=...")
+    return args
+
+
+def analyses(what: str) -> list[str]:
+    """The analysis names of `what=` (comma separated, brackets allowed, `all`), in the given order."""
+    names = [n.strip() for n in what.strip("[]").split(",") if n.strip()]
+    if names == ["all"]:
+        return list(ANALYSES)
+    bad = [n for n in names if n not in ANALYSES]
+    if bad or not names:
+        raise UsageError(f"what={what!r}: unknown analysis {', '.join(map(repr, bad)) or '(none)'}; "
+                         f"valid choices are {', '.join(ANALYSES)} or all")
+    return list(dict.fromkeys(names))
+
+
+def _number(args: dict[str, str], key: str, kind: type, default: Any, minimum: float | None = None) -> Any:
+    if key not in args:
+        return default
+    try:
+        value = kind(args[key])
+    except ValueError:
+        raise UsageError(f"{key}={args[key]!r} is not a valid {kind.__name__}") from None
+    if minimum is not None and value < minimum:
+        raise UsageError(f"{key}={args[key]} must be >= {minimum}")
+    return value
+
+
+def options(args: dict[str, str], ckpt: Path) -> Options:
+    """The analyses' options from the arguments; every value checked here, before any work."""
+    split = args.get("split") or None
+    if split is not None and split not in SPLITS:
+        raise UsageError(f"split={split!r} is not valid; choose one of {', '.join(SPLITS)}")
+    resolution = _number(args, "resolution", int, 11, 3)
+    if resolution % 2 == 0:
+        raise UsageError(f"resolution={resolution} must be odd (its middle point is the checkpoint)")
+    out = Path(args["out"]).expanduser() if args.get("out") else ckpt.resolve().parent.parent / "analysis"
+    return Options(out=out, split=split, batches=_number(args, "batches", int, 4, 1), top_k=_number(args, "top_k", int, 10, 1),
+                   tol=_number(args, "tol", float, 1e-3, 0.0), resolution=resolution,
+                   span=_number(args, "span", float, 1.0, 0.0), seed=_number(args, "seed", int, 0),
+                   tau=_number(args, "tau", int, None, 1))
+
+
+def device(name: str) -> str:
+    """The torch device of `device=`; UsageError for an unknown one or cuda without a GPU."""
+    import torch
+
+    if name not in DEVICES:
+        raise UsageError(f"device={name!r} is not valid; choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device=cuda but no CUDA device is available")
+    return name
+
+
+def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
+    """Check the arguments, rebuild the run, check each analysis applies, then run them all."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from bnnbench.analyze.context import load_context
+
+    names = analyses(args["what"])
+    ckpt = Path(args["ckpt"]).expanduser()
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt={ckpt} does not exist")
+    opts = options(args, ckpt)
+    dev = device(args.get("device", "cpu"))
+    modules = {n: importlib.import_module(f"bnnbench.analyze.{n}") for n in names}
+    ctx = load_context(ckpt, args.get("config"), dev)
+    for mod in modules.values():
+        mod.check(ctx)
+    console = Console(stderr=True)
+    console.print(f"analysis of {ckpt} -> {opts.out}")
+    written: dict[str, list[Path]] = {}
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        for name, mod in modules.items():
+            written[name] = mod.run(ctx, opts, progress)
+    for name, files in written.items():
+        print(f"{name}: {', '.join(str(f) for f in files)}")
+    print(f"written to {opts.out}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; 0 on success, 2 on bad input (one line on stderr, before any work)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(USAGE)
+        return 0
+    try:
+        analyze(parse(argv))
+    except UsageError as err:
+        print(f"error: {err}\n{USAGE}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, AnalysisUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["KEYS", "USAGE", "UsageError", "analyses", "analyze", "main", "options", "parse"]
