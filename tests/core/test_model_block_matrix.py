@@ -22,6 +22,7 @@ SMALL = {
     "shufflenet_v1_bdnet_b": {**CLS, "depths": [1, 1, 1]},
     "mobilenet_v3": {**CLS, "variant": "small"},
     "mobilenet_v3_bdnet_b": {**CLS, "variant": "small"},
+    "vit": {"num_classes": 4, "input_size": (32, 32), "embed_dim": 16, "depth": 1, "num_heads": 2},
     "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
                   "roi_batch": 8, "rpn_post_nms_test": 10},
 }
