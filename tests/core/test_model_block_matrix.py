@@ -25,6 +25,8 @@ SMALL = {
     "vit": {"num_classes": 4, "input_size": (32, 32), "embed_dim": 16, "depth": 1, "num_heads": 2},
     "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
                   "roi_batch": 8, "rpn_post_nms_test": 10},
+    "bidiffsr_unet": {"channels": 8, "channel_mults": [1, 2], "res_blocks": 1, "norm_groups": 4, "dropout": 0.0,
+                      "real_levels": 1},
 }
 # a detector trains on (images, boxes): its output is the sum of its losses
 TARGETS = [{"boxes": torch.tensor([[2.0, 3, 20, 30]]), "labels": torch.tensor([1])},
@@ -33,7 +35,7 @@ BLOCKS = [*blocks.names(), "auto"]
 # (model, block): cannot work, and why (the message compat gives)
 IMPOSSIBLE = {
     ("smp", "es"): "existing network whose convs are swapped in place",
-    **{("bdnet_b", b): "has no real_dw option" for b in ("plain", "cfb", "reactnet", "bisrnet", "bireal")},
+    **{("bdnet_b", b): "has no real_dw option" for b in ("plain", "cfb", "reactnet", "bisrnet", "bireal", "bidiffsr")},
     # the BD-Net-B variants need real_dw; bisrnet changes widths by integer factors only, these by any
     **{(m, b): "has no real_dw option" for m in ("shufflenet_v1_bdnet_b", "mobilenet_v3_bdnet_b")
        for b in blocks.names() if b != "es" and "real_dw" not in blocks.option_names(b)},
@@ -60,6 +62,9 @@ def test_every_block_in_every_model(model, block):
     x = torch.randn(2, 3, 32, 32)
     if models.MODELS.meta(model)["output"] == "detections":
         out = sum(net(list(x), TARGETS).values())
+    elif models.MODELS.meta(model)["output"] == "sr":  # a denoiser: (x_t, condition, timestep)
+        out = net(x, x, torch.tensor([3, 1500]))
+        assert out.shape == x.shape
     else:
         out = net(x)
         assert out.shape == ((2, 3, 32, 32) if "out_channels" in SMALL[model] else (2, 4))

@@ -26,6 +26,7 @@ SMALL = {
     "vit": {"num_classes": 10, "input_size": (32, 32), "embed_dim": 16, "depth": 1, "num_heads": 2},
     "bidet_r18": {"num_classes": 3, "input_size": (32, 32), "widths": [8, 8, 16, 16], "anchor_sizes": [8, 16],
                   "roi_batch": 8, "rpn_post_nms_test": 10},
+    "bidiffsr_unet": {"channels": 8, "channel_mults": [1, 2], "res_blocks": 1, "norm_groups": 4, "dropout": 0.0},
 }
 # a detector trains on (images, boxes): its output is the sum of its losses
 TARGETS = [{"boxes": torch.tensor([[2.0, 3, 20, 30]]), "labels": torch.tensor([1])},
@@ -45,6 +46,9 @@ def test_every_model_forward_backward(name, binarizer):
     if models.MODELS.meta(name)["output"] == "detections":
         out = sum(model(list(x), TARGETS).values())
         assert out.shape == ()
+    elif models.MODELS.meta(name)["output"] == "sr":  # a denoiser: (x_t, condition, timestep)
+        out = model(x, x, torch.tensor([3, 1500]))
+        assert out.shape == x.shape
     else:
         out = model(x)
         assert out.shape == ((2, 5, 32, 32) if "out_channels" in SMALL[name] else (2, 10))
