@@ -89,7 +89,7 @@ def plot(found: list[dict], path: Path) -> Path:
     present = [p for p in PARAMS if any(p in d["values"] for d in found)]
     roles = list(dict.fromkeys(d["role"] for d in found))
     n_blocks = max(d["block_index"] for d in found) + 1
-    fig, axes = figure(len(present), 1, size=(max(7.0, 0.45 * n_blocks * max(1, len(roles)) ** 0.5), 2.6 * len(present)))
+    fig, axes = figure(len(present), 1, size=(max(7.0, 0.6 * n_blocks), 2.6 * len(present)), grid=True)
     width = 0.8 / len(roles)
     colours = [f"C{i}" for i in range(len(roles))]
     for ax, p in zip(axes[:, 0], present):

@@ -20,10 +20,10 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 4.0)) -> tuple[Figure, Any]:
-    """A figure rendered by Agg (no display needed) and its axes."""
+def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 4.0), grid: bool = False) -> tuple[Figure, Any]:
+    """A figure rendered by Agg (no display needed) and its axes: one Axes, or a (rows, cols) array with `grid`."""
     fig = Figure(figsize=size, layout="constrained")
-    return fig, fig.subplots(rows, cols, squeeze=rows * cols == 1)
+    return fig, fig.subplots(rows, cols, squeeze=not grid)
 
 
 def save(fig: Figure, path: Path) -> Path:
