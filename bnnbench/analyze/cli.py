@@ -13,10 +13,10 @@ from bnnbench.analyze.context import SPLITS, Options
 USAGE = (
     "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
     "[out=<folder>] [config=<run>/.hydra/config.yaml] [split=train|val|test] [batches=4] [top_k=10] [tol=1e-3] "
-    "[resolution=11] [span=1.0] [seed=0] [tau=<int>] [device=cpu|cuda|auto]\n"
+    "[resolution=11] [span=1.0] [seed=0] [tau=<int>] [device=cpu|cuda|auto] [threads=auto|<int>]\n"
     f"  what: one or more of {', '.join(ANALYSES)} separated by commas (what=entropy,hessian), or all"
 )
-KEYS = ("ckpt", "what", "out", "config", "split", "batches", "top_k", "tol", "resolution", "span", "seed", "tau", "device")
+KEYS = ("ckpt", "what", "out", "config", "split", "batches", "top_k", "tol", "resolution", "span", "seed", "tau", "device", "threads")
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -103,6 +103,7 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
     )
 
     from bnnbench.analyze.context import load_context
+    from bnnbench.cli import set_threads
 
     names = analyses(args["what"])
     ckpt = Path(args["ckpt"]).expanduser()
@@ -110,10 +111,14 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
         raise FileNotFoundError(f"ckpt={ckpt} does not exist")
     opts = options(args, ckpt)
     dev = device(args.get("device", "cpu"))
+    threads = args.get("threads", "auto")
+    if threads != "auto":
+        threads = _number(args, "threads", int, None, 1)
     modules = {n: importlib.import_module(f"bnnbench.analyze.{n}") for n in names}
     ctx = load_context(ckpt, args.get("config"), dev)
     for mod in modules.values():
         mod.check(ctx)
+    set_threads(threads)  # as a run does: torch's default counts cores that may not be ours
     console = Console(stderr=True)
     console.print(f"analysis of {ckpt} -> {opts.out}")
     written: dict[str, list[Path]] = {}
