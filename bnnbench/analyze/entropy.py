@@ -31,7 +31,8 @@ def binary_entropy(p: Tensor) -> Tensor:
     """H(p) in bits, elementwise (BiDense Eq. 3); 0 at p = 0 and p = 1."""
     p = p.double()
     q = 1 - p
-    return -(torch.special.xlogy(p, p) + torch.special.xlogy(q, q)) / torch.log(torch.tensor(2.0, dtype=p.dtype))
+    h = -(torch.special.xlogy(p, p) + torch.special.xlogy(q, q)) / torch.log(torch.tensor(2.0, dtype=p.dtype))
+    return h.abs()  # -0.0 at p in {0, 1}
 
 
 def bits(out: Tensor, symmetric: bool = True) -> Tensor:

@@ -8,9 +8,9 @@ layer's output features (1 at initialisation, when nothing tells the copies apar
 
 Here a layer is an `es` block: its output's channel c is a copy of its last
 expanding-and-shrinking conv's map c mod P (P = that conv's own output channels), the pairs
-are the channels with equal c mod P, and the correlation is taken per sample over (H, W),
-then averaged over samples, pairs and maps. Constant maps (no variance) have no correlation
-and are left out of the mean.
+are the channels with equal c mod P, and each pair's correlation is taken over every sample
+and position of the split read (so 1x1 maps of deep layers count too), then |corr| averaged
+over pairs and maps. A map without variance has no correlation and is left out.
 """
 
 from __future__ import annotations
@@ -27,26 +27,54 @@ from bnnbench.analyze.output import figure, save, write_csv
 from bnnbench.blocks.es import ExpandShrinkBlock, ExpandShrinkConv
 
 DEFAULT_SPLIT = "val"
-EPS = 1e-12
+EPS = 1e-10
 
 
-def replica_correlation(features: Tensor, period: int) -> tuple[float, int]:
-    """(sum of |corr|, number of pairs) over all pairs of channels equal mod `period` of (N, C, H, W)
-    `features`, per sample over (H, W); pairs with a constant map are not counted."""
-    n, c = features.shape[:2]
-    if c % period:
-        raise ValueError(f"{c} channels are not a whole number of copies of {period}")
-    copies = c // period
-    x = features.detach().double().reshape(n, copies, period, -1)
-    x = x - x.mean(-1, keepdim=True)
-    norm = x.norm(dim=-1)  # (N, copies, P)
-    x = x / norm.clamp_min(EPS)[..., None]
-    corr = torch.einsum("nmps,nqps->npmq", x, x)  # (N, P, copies, copies)
-    valid = (norm > EPS).permute(0, 2, 1)  # (N, P, copies)
-    pair = valid[..., :, None] & valid[..., None, :]
-    upper = torch.triu(torch.ones(copies, copies, dtype=torch.bool), 1)
-    mask = pair & upper
-    return float(corr.abs()[mask].sum()), int(mask.sum())
+class ReplicaStats:
+    """Running sums for the Pearson correlation of every pair of copies of a map, over all the
+    (N, C, H, W) features given (C = copies * `period`, channel c a copy of map c mod period)."""
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self.n = 0
+        self.sums: Tensor | None = None  # (P, copies)
+        self.gram: Tensor | None = None  # (P, copies, copies): sums of products
+
+    def add(self, features: Tensor) -> None:
+        """Add a batch of features to the sums."""
+        n, c = features.shape[:2]
+        if c % self.period:
+            raise ValueError(f"{c} channels are not a whole number of copies of {self.period}")
+        # (P, copies, N*H*W) in float64: sums over many pixels
+        x = features.detach().double().reshape(n, c // self.period, self.period, -1).permute(2, 1, 0, 3).flatten(2)
+        sums, gram = x.sum(-1).cpu(), torch.einsum("pms,pqs->pmq", x, x).cpu()
+        self.sums = sums if self.sums is None else self.sums + sums
+        self.gram = gram if self.gram is None else self.gram + gram
+        self.n += x.shape[-1]
+
+    @property
+    def copies(self) -> int:
+        """Copies of each map (0 before any features were added)."""
+        return 0 if self.sums is None else self.sums.shape[1]
+
+    def correlations(self) -> tuple[Tensor, Tensor]:
+        """(|corr| of each pair of copies of each map, whether it is defined), both (P, copies, copies), upper pairs only."""
+        assert self.sums is not None and self.gram is not None, "no features were added"
+        mean = self.sums / self.n
+        cov = self.gram / self.n - mean[:, :, None] * mean[:, None, :]
+        var = torch.diagonal(cov, dim1=1, dim2=2).clamp_min(0)
+        scale = var.sqrt()
+        # a map is constant when its variance is at rounding level of its mean square
+        valid = var > EPS * (1 + torch.diagonal(self.gram, dim1=1, dim2=2) / self.n)
+        corr = cov / (scale[:, :, None] * scale[:, None, :]).clamp_min(EPS)
+        upper = torch.triu(torch.ones(self.copies, self.copies, dtype=torch.bool), 1)
+        return corr.abs().clamp_max(1.0), valid[:, :, None] & valid[:, None, :] & upper
+
+    def mean_abs_corr(self) -> tuple[float, int]:
+        """(mean |corr| over all defined pairs, their number); nan when none is defined."""
+        corr, mask = self.correlations()
+        pairs = int(mask.sum())
+        return (float(corr[mask].mean()) if pairs else float("nan")), pairs
 
 
 def es_layers(model: nn.Module) -> list[tuple[str, ExpandShrinkBlock, int]]:
@@ -68,17 +96,10 @@ def check(ctx: RunContext) -> None:
 
 @torch.no_grad()
 def layer_correlations(model: nn.Module, batches: list, forward, progress: Progress | None = None) -> list[dict]:
-    """Per ES layer: name, copies per map and mean |corr| between copies over `forward(batch)` of all `batches`."""
+    """Per ES layer: name, maps, copies per map, pairs and mean |corr| between copies over `forward(batch)` of all `batches`."""
     layers = es_layers(model)
-    sums = {name: [0.0, 0, 0] for name, _, _ in layers}  # |corr| sum, pairs, channels
-    handles = []
-    for name, block, period in layers:
-        def hook(mod: nn.Module, args: tuple, out: Tensor, name: str = name, period: int = period) -> None:
-            s, k = replica_correlation(out, period)
-            sums[name][0] += s
-            sums[name][1] += k
-            sums[name][2] = out.shape[1]
-        handles.append(block.register_forward_hook(hook))
+    stats = {name: ReplicaStats(period) for name, _, period in layers}
+    handles = [block.register_forward_hook(lambda mod, args, out, s=stats[name]: s.add(out)) for name, block, _ in layers]
     task = progress.add_task("replicas", total=len(batches)) if progress is not None else None
     try:
         for batch in batches:
@@ -88,9 +109,12 @@ def layer_correlations(model: nn.Module, batches: list, forward, progress: Progr
     finally:
         for h in handles:
             h.remove()
-    return [{"index": i, "layer": name, "maps": period, "copies": sums[name][2] // period if sums[name][2] else 0,
-             "pairs": sums[name][1], "mean_abs_corr": sums[name][0] / sums[name][1] if sums[name][1] else float("nan")}
-            for i, (name, _, period) in enumerate(layers)]
+    rows = []
+    for i, (name, _, period) in enumerate(layers):
+        mean, pairs = stats[name].mean_abs_corr()
+        rows.append({"index": i, "layer": name, "maps": period, "copies": stats[name].copies, "pairs": pairs,
+                     "mean_abs_corr": mean})
+    return rows
 
 
 def run(ctx: RunContext, opts: Options, progress: Progress) -> list[Path]:
@@ -106,4 +130,4 @@ def run(ctx: RunContext, opts: Options, progress: Progress) -> list[Path]:
     return [write_csv(opts.out / "replicas.csv", rows), save(fig, opts.out / "replicas.png")]
 
 
-__all__ = ["check", "es_layers", "layer_correlations", "replica_correlation", "run"]
+__all__ = ["ReplicaStats", "check", "es_layers", "layer_correlations", "run"]
