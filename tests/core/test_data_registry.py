@@ -27,6 +27,11 @@ def test_every_data_set(name, tmp_path):
         assert len(image) == len(target) == 4 and image[0].shape == (3, 16, 16)
         assert all(t["boxes"].shape[1] == 4 and (t["labels"] < dm.num_classes).all() for t in target)
         return
+    if dm.task == "sr":  # (LR, HR) pairs, image_size the HR crop
+        s = dm.scale
+        assert image.shape == (4, 3, 16 // s, 16 // s) and target.shape == (4, 3, 16, 16)
+        assert 0 <= image.min() and target.max() <= 1
+        return
     assert image.shape == (4, 3, 16, 16) and image.dtype == torch.float32
     if dm.task == "seg":
         assert target.shape == (4, 16, 16) and target.dtype == torch.int64
