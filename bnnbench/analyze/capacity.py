@@ -59,7 +59,7 @@ def layer_capacities(model: nn.Module, tau: int | None = None) -> list[dict]:
         n = fan_in(conv)
         owner = max((b for b in es_tau if name.startswith(b + ".")), key=len, default=None)
         t = es_tau[owner] if owner is not None else (tau or DEFAULT_TAU)
-        kind = "depthwise" if conv.groups == conv.in_channels else "grouped" if conv.groups > 1 else "regular"
+        kind = "regular" if conv.groups == 1 else "depthwise" if conv.groups == conv.in_channels else "grouped"
         if name in shrunk:  # reads c_i tau channels per group: without ES it read c_i
             without, with_es = n // t, n
             kind = "regular"

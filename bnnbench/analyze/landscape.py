@@ -3,7 +3,8 @@
 Li et al. 2018 ("Visualizing the Loss Landscape of Neural Nets", Sec. 4): a direction d is
 Gaussian with each filter d_i (slice along the output dimension) rescaled to the norm of the
 weights' filter, d_i <- d_i ||w_i|| / ||d_i||, and 1-D parameters (biases, BN) not moved (the
-authors' `ignore=biasbn`, github.com/tomgoldstein/loss-landscape). The landscape is
+authors' `ignore=biasbn`, github.com/tomgoldstein/loss-landscape; a binarizer's (1, C, 1, 1)
+parameters are one filter). The landscape is
 L(w + alpha d1) and L(w + alpha d1 + beta d2) over alpha, beta in [-span, span]; the grid
 has an odd number of points so its centre is the trained weights themselves: the centre's
 value is the loss of the checkpoint (BD-Net Figs. 2, 6; ES-BNN Fig. 6 plot such surfaces).
