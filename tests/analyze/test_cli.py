@@ -88,6 +88,7 @@ def plain_run(tmp_path_factory) -> Path:
     """An untrained bnn run (no DAB, no ES) saved as a checkpoint of its own."""
     cfg = compose_cfg("binarizer=bnn")
     run_dir = tmp_path_factory.mktemp("analyze") / "plain"
+    job.check(cfg)  # also fills the registries
     model = job.build_model(cfg, job.build_datamodule(cfg).info)
     (run_dir / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}, run_dir / "checkpoints" / "x.ckpt")
