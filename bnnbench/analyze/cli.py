@@ -12,7 +12,7 @@ from bnnbench.analyze.context import SPLITS, Options
 
 USAGE = (
     "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
-    "[out=<folder>] [config=<run>/.hydra/config.yaml] [split=train|val|test] [batches=4] [top_k=10] [tol=1e-3] "
+    "[out=<folder>] [config=<run>/.hydra/config.yaml] [split=train|val|test] [batches=4|all] [top_k=10] [tol=1e-3] "
     "[resolution=11] [span=1.0] [seed=0] [tau=<int>] [device=cpu|cuda|auto] [threads=auto|<int>]\n"
     f"  what: one or more of {', '.join(ANALYSES)} separated by commas (what=entropy,hessian), or all"
 )
@@ -71,7 +71,7 @@ def options(args: dict[str, str], ckpt: Path) -> Options:
     if resolution % 2 == 0:
         raise UsageError(f"resolution={resolution} must be odd (its middle point is the checkpoint)")
     out = Path(args["out"]).expanduser() if args.get("out") else ckpt.resolve().parent.parent / "analysis"
-    return Options(out=out, split=split, batches=_number(args, "batches", int, 4, 1), top_k=_number(args, "top_k", int, 10, 1),
+    return Options(out=out, split=split, batches=None if args.get("batches") == "all" else _number(args, "batches", int, 4, 1), top_k=_number(args, "top_k", int, 10, 1),
                    tol=_number(args, "tol", float, 1e-3, 0.0), resolution=resolution,
                    span=_number(args, "span", float, 1.0, 0.0), seed=_number(args, "seed", int, 0),
                    tau=_number(args, "tau", int, None, 1))

@@ -3,8 +3,9 @@ of one split, and the training loss of a batch."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ class Options:
 
     out: Path
     split: str | None = None  # None: each analysis's own default split
-    batches: int = 4
+    batches: int | None = 4  # None: the whole split
     top_k: int = 10
     tol: float = 1e-3
     resolution: int = 11
@@ -39,19 +40,19 @@ class RunContext:
     task: Any
     datamodule: Any
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    _cache: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    _cache: dict[tuple[str, int | None], list[Any]] = field(default_factory=dict)
 
-    def batches(self, split: str, n: int) -> list[Any]:
-        """The first `n` batches of `split` on the device, read once (every later call sees the same)."""
+    def stream(self, split: str, n: int | None) -> tuple[int, Iterator[Any]]:
+        """(how many, the batches): the first `n` batches of `split` (all when None) on the device, one at a time."""
+        self.datamodule.setup("fit" if split in ("train", "val") else "test")
+        loader = getattr(self.datamodule, f"{split}_dataloader")()
+        count = len(loader) if n is None else min(n, len(loader))
+        return count, (move_data_to_device(b, self.device) for b in itertools.islice(loader, count))
+
+    def batches(self, split: str, n: int | None) -> list[Any]:
+        """The batches of `stream`, kept: every later call sees the same (the loss-based analyses)."""
         if (split, n) not in self._cache:
-            self.datamodule.setup("fit" if split in ("train", "val") else "test")
-            loader = getattr(self.datamodule, f"{split}_dataloader")()
-            out = []
-            for batch in loader:
-                out.append(move_data_to_device(batch, self.device))
-                if len(out) == n:
-                    break
-            self._cache[(split, n)] = out
+            self._cache[(split, n)] = list(self.stream(split, n)[1])
         return self._cache[(split, n)]
 
     def loss(self, batch: Any) -> Tensor:

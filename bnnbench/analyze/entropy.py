@@ -13,7 +13,9 @@ each (sample, channel) plane for those with other levels (AdaBin, DoReFa).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.progress import Progress
@@ -83,7 +85,10 @@ def check(ctx: RunContext) -> None:
 
 
 @torch.no_grad()
-def layer_entropy(model: nn.Module, batches: list, forward, progress: Progress | None = None) -> list[dict]:
+def layer_entropy(
+    model: nn.Module, batches: Iterable, forward: Callable[[Any], Any], progress: Progress | None = None,
+    total: int | None = None,
+) -> list[dict]:
     """Per binarizer: its name, channels and `BitCounter.summary()` over `forward(batch)` of all `batches`."""
     found = binarizers(model)
     counters = {name: BitCounter() for name, _ in found}
@@ -92,7 +97,7 @@ def layer_entropy(model: nn.Module, batches: list, forward, progress: Progress |
         def hook(mod: nn.Module, args: tuple, out: Tensor, counter: BitCounter = counters[name]) -> None:
             counter.add(bits(out.detach(), mod.symmetric_levels))
         handles.append(m.register_forward_hook(hook))
-    task = progress.add_task("entropy", total=len(batches)) if progress is not None else None
+    task = progress.add_task("entropy", total=total) if progress is not None else None
     try:
         for batch in batches:
             forward(batch)
@@ -108,7 +113,8 @@ def layer_entropy(model: nn.Module, batches: list, forward, progress: Progress |
 def run(ctx: RunContext, opts: Options, progress: Progress) -> list[Path]:
     """Write entropy.csv and entropy.png (entropy per binary layer, front to back)."""
     split = opts.split or DEFAULT_SPLIT
-    rows = layer_entropy(ctx.model, ctx.batches(split, opts.batches), ctx.forward, progress)
+    total, batches = ctx.stream(split, opts.batches)
+    rows = layer_entropy(ctx.model, batches, ctx.forward, progress, total)
     for row in rows:
         row["split"] = split
     fig, ax = figure(size=(max(6.0, 0.25 * len(rows)), 4.0))

@@ -15,7 +15,9 @@ over pairs and maps. A map without variance has no correlation and is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.progress import Progress
@@ -95,12 +97,15 @@ def check(ctx: RunContext) -> None:
 
 
 @torch.no_grad()
-def layer_correlations(model: nn.Module, batches: list, forward, progress: Progress | None = None) -> list[dict]:
+def layer_correlations(
+    model: nn.Module, batches: Iterable, forward: Callable[[Any], Any], progress: Progress | None = None,
+    total: int | None = None,
+) -> list[dict]:
     """Per ES layer: name, maps, copies per map, pairs and mean |corr| between copies over `forward(batch)` of all `batches`."""
     layers = es_layers(model)
     stats = {name: ReplicaStats(period) for name, _, period in layers}
     handles = [block.register_forward_hook(lambda mod, args, out, s=stats[name]: s.add(out)) for name, block, _ in layers]
-    task = progress.add_task("replicas", total=len(batches)) if progress is not None else None
+    task = progress.add_task("replicas", total=total) if progress is not None else None
     try:
         for batch in batches:
             forward(batch)
@@ -120,7 +125,8 @@ def layer_correlations(model: nn.Module, batches: list, forward, progress: Progr
 def run(ctx: RunContext, opts: Options, progress: Progress) -> list[Path]:
     """Write replicas.csv and replicas.png (mean |corr| of replicated maps per ES layer)."""
     split = opts.split or DEFAULT_SPLIT
-    rows = layer_correlations(ctx.model, ctx.batches(split, opts.batches), ctx.forward, progress)
+    total, batches = ctx.stream(split, opts.batches)
+    rows = layer_correlations(ctx.model, batches, ctx.forward, progress, total)
     for row in rows:
         row["split"] = split
     fig, ax = figure(size=(max(6.0, 0.3 * len(rows)), 4.0))
