@@ -4,7 +4,9 @@ BiDense plots, for each ConvNeXt block from shallow to deep, the values of k (th
 on the input mean), b (threshold's baseline) and a (scale's rate; Eqs. 5, 10) of its three
 convolutions in three colours. Here a DAB's *block* is the module holding the model's block
 slots (a ConvNeXt block holds dwconv, pwconv1, pwconv2) and its *role* the slot's name within
-it, so any model built from blocks gets the same figure. Parameters a DAB does not have
+it, so any model built from blocks gets the same figure; a slot in a list of slots (ConvNeXt's
+downsampling layers) is a block of its own, its role the list's name. Blocks are ordered as the
+model registers its modules (ConvNeXt: the downsampling layers before the stages). Parameters a DAB does not have
 (the threshold/scale ablations) are left out.
 """
 
@@ -49,6 +51,8 @@ def dab_parameters(model: nn.Module) -> list[dict]:
     for name, dab in module_names(model, DAB):
         slot = _slot(name, blocks) or name
         block, _, role = slot.rpartition(".")
+        if role.isdigit():  # a slot in a list of slots (downsampling layers): a block of its own
+            block, role = slot, next((p for p in reversed(block.split(".")) if not p.isdigit()), role)
         order.setdefault(block, len(order))
         values = {p: getattr(dab, p).detach().double().cpu().reshape(-1).numpy() for p in PARAMS if hasattr(dab, p)}
         out.append({"module": name, "block": block, "block_index": order[block], "role": role, "values": values})
