@@ -9,6 +9,7 @@ checkpoint on the test split, `mode=cost` prints the model's cost without data o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -38,8 +39,9 @@ from bnnbench.callbacks import (
 from bnnbench.checkpoint import load_weights
 from bnnbench.data.scan import scan
 from bnnbench.loggers import build_logger, finish_logger
+from bnnbench.registry import TASKS
 from bnnbench.schedule_check import check_continuation
-from bnnbench.summary import console, print_cost, print_summary
+from bnnbench.summary import console, human, print_cost, print_summary
 
 CONFIG_PATH = str(Path(__file__).parent / "conf")
 MODES = ("train", "test", "cost")
@@ -154,7 +156,22 @@ def count_only(cfg: DictConfig) -> dict[str, Any]:
     cost = _cost(cfg, model, info)
     size = cfg.get("cost_size") or info.image_size
     print_cost(f"cost of {_label(cfg)} at {size[0]}x{size[1]}", cost)
-    return {"mode": "cost", **{f"cost/{k}": v for k, v in cost.summary().items()}}
+    # only a task whose model runs several times per output is built (the others may read files)
+    repeats = getattr(TASKS.get(cfg.task.name), "repeats_forward", False)
+    per_output = _per_output(cfg, job.build_task(cfg, model, info), cost) if repeats else {}
+    return {"mode": "cost", **{f"cost/{k}": v for k, v in cost.summary().items()}, **per_output}
+
+
+def _per_output(cfg: DictConfig, task: Any, cost: complexity.Cost) -> dict[str, float]:
+    """The cost per output of a model the task runs `forward_passes` times for one output (a
+    diffusion sampler's steps), printed and returned as cost/per_output_*; {} for one pass."""
+    passes = int(getattr(task, "forward_passes", 1))
+    if passes <= 1:
+        return {}
+    work = {k: getattr(cost, k) * passes for k in ("bops", "flops", "bn_ops", "elementwise")}
+    total = dataclasses.replace(cost, **work, layers=[])
+    print_cost(f"cost per output of {_label(cfg)}: {passes} forward passes", total)
+    return {"cost/per_output_bops": total.bops, "cost/per_output_flops": total.flops, "cost/per_output_ops": total.ops}
 
 
 def _label(cfg: DictConfig) -> str:
@@ -191,6 +208,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         model.compile(mode=compile_mode)
         console.print(f"torch.compile: mode {compile_mode} (the first steps compile, minutes on a CPU)")
     cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
+    cost_row.update(_per_output(cfg, task, cost))
 
     ckpt = resolve_checkpoint(cfg, out)
     if mode == "test" and ckpt is None:
@@ -257,7 +275,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         f"summary: {_label(cfg)}" + (f" (test of {ckpt})" if mode == "test" else ""),
         metrics,
         cost,
-        {"wall time": f"{wall:.1f} s", "torch threads": str(threads),
+        {**{f"{name} per output": human(cost_row[key]) for name, key in
+            (("BOPs", "cost/per_output_bops"), ("FLOPs", "cost/per_output_flops")) if key in cost_row},
+         "wall time": f"{wall:.1f} s", "torch threads": str(threads),
          "best checkpoint": str(result["best_checkpoint"] or "-"), "output": str(out)},
     )
     return result

@@ -115,7 +115,7 @@ class GenSRDataModule(SRDataModule):
         seed: int = 0,
         image_size: Sequence[int] = (48, 48),
         scale: int = 2,
-        train_size: int = 600,
+        train_size: int = 480,
         val_size: int = 4,
         test_size: int = 12,
         test_tile: int = 64,

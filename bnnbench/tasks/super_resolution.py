@@ -54,6 +54,7 @@ class SuperResolutionTask(BaseTask):
 
     data_kinds = ("sr",)
     model_output = "sr"
+    repeats_forward = True  # the model runs `forward_passes` times per output (cost per image)
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
