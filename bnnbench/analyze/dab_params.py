@@ -90,26 +90,30 @@ def histograms(found: list[dict], bins: int = BINS) -> list[dict]:
 
 def plot(found: list[dict], path: Path) -> Path:
     """Box plots of k, b, a per block (x) with one colour per role in the block, as BiDense Fig. 6a-c."""
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
     present = [p for p in PARAMS if any(p in d["values"] for d in found)]
     roles = list(dict.fromkeys(d["role"] for d in found))
+    cmap = colormaps["tab10" if len(roles) <= 10 else "tab20"]
+    colours = {role: cmap(i % cmap.N) for i, role in enumerate(roles)}
     n_blocks = max(d["block_index"] for d in found) + 1
-    fig, axes = figure(len(present), 1, size=(max(7.0, 0.6 * n_blocks), 2.6 * len(present)), grid=True)
-    width = 0.8 / len(roles)
-    colours = [f"C{i}" for i in range(len(roles))]
+    per_block = [[d["module"] for d in found if d["block_index"] == b] for b in range(n_blocks)]
+    width = 0.8 / max(len(m) for m in per_block)
+    # each block's DABs side by side, centred on the block
+    x = {m: b + width * (i - (len(ms) - 1) / 2) for b, ms in enumerate(per_block) for i, m in enumerate(ms)}
+    fig, axes = figure(len(present), 1, size=(max(7.0, 0.5 * n_blocks), 2.4 * len(present) + 0.6), grid=True)
     for ax, p in zip(axes[:, 0], present):
-        for r, role in enumerate(roles):
-            ds = [d for d in found if d["role"] == role and p in d["values"]]
-            if not ds:
-                continue
-            pos = [d["block_index"] - 0.4 + width * (r + 0.5) for d in ds]
-            box = ax.boxplot([d["values"][p] for d in ds], positions=pos, widths=width * 0.9, patch_artist=True,
-                             showfliers=False, manage_ticks=False)
-            for patch in box["boxes"]:
-                patch.set_facecolor(colours[r])
-            ax.plot([], [], "s", color=colours[r], label=role)
+        ds = [d for d in found if p in d["values"]]
+        box = ax.boxplot([d["values"][p] for d in ds], positions=[x[d["module"]] for d in ds],
+                         widths=width * 0.9, patch_artist=True, showfliers=False, manage_ticks=False)
+        for patch, d in zip(box["boxes"], ds):
+            patch.set_facecolor(colours[d["role"]])
         ax.set(ylabel=p)
-        ax.legend(fontsize="small", ncol=len(roles), loc="upper right")
-    axes[-1, 0].set(xlabel="block (shallow to deep)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles = [axes[0, 0].plot([], [], "s", color=c)[0] for c in colours.values()]
+    fig.legend(handles, roles, loc="outside lower center", ncol=min(len(roles), 6), fontsize="small")
+    axes[-1, 0].set(xlabel="block (in the order the model registers them)")
     axes[0, 0].set(title="DAB parameters per block")
     return save(fig, path)
 
