@@ -50,10 +50,13 @@ def _outputs(out: Path) -> tuple[Path, Path]:
 
 
 def check(model: nn.Module, packed: nn.Module, in_channels: int, size: tuple[int, int]) -> dict[str, float]:
-    """Outputs of both models on one random input: max difference and argmax agreement."""
+    """Outputs of both models on one random input: max difference and argmax agreement. A model
+    with a `cost_forward` (a detector's fixed RoIs, a diffusion model's one denoising step of a
+    condition) is checked through it, as cost counting runs it."""
     x = torch.rand(2, in_channels, *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref, got = model.eval()(x), packed(x)
+        model.eval()
+        ref, got = getattr(model, "cost_forward", model)(x), getattr(packed, "cost_forward", packed)(x)
     scale = ref.abs().max().clamp_min(1e-12)
     agree = (ref.argmax(1) == got.argmax(1)).float().mean() if ref.dim() > 1 and ref.shape[1] > 1 else torch.tensor(1.0)
     return {"max_abs_diff": float((ref - got).abs().max()), "output_scale": float(scale), "argmax_agreement": float(agree)}

@@ -5,13 +5,16 @@ data layouts."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from bnnbench.cli import run
+from bnnbench.export.__main__ import main as export_main
 
 from ..data.test_sr_data import write_pairs
 from .conftest import make_cfg
@@ -25,7 +28,8 @@ SR = ["task=sr", "trainer.enable_progress_bar=false", "logger=csv", "trainer.thr
 
 
 def test_sr_resume_reaches_the_same_scores_as_an_uninterrupted_run(tmp_path):
-    full = run(make_cfg(*SR, tiny=False), output_dir=tmp_path / "full")
+    cfg = make_cfg(*SR, tiny=False)
+    full = run(cfg, output_dir=tmp_path / "full")
     with pytest.raises(Killed):
         run(make_cfg(*SR, tiny=False), output_dir=tmp_path / "killed", callbacks=[KillAfterEpoch(1)])
     resumed = run(make_cfg(*SR, "resume=true", tiny=False), output_dir=tmp_path / "killed")
@@ -33,6 +37,13 @@ def test_sr_resume_reaches_the_same_scores_as_an_uninterrupted_run(tmp_path):
     assert resumed["test/bicubic_psnr_y"] == full["test/bicubic_psnr_y"] > resumed["test/grey_psnr_y"]
     # the sampler's 2 steps: the cost of a super-resolved image is twice the cost of a step
     assert full["cost/per_output_bops"] == 2 * full["cost/bops"] > 0
+    # export of the run: every binary conv packed, one denoising step as the float model's
+    report_file, config = tmp_path / "packed", tmp_path / "config.yaml"
+    OmegaConf.save(cfg, config)
+    assert export_main([f"ckpt={full['best_checkpoint']}", f"config={config}", f"out={report_file}",
+                        "backend=reference"]) == 0
+    report = json.loads((report_file / "export_report.json").read_text())
+    assert report["check"]["max_abs_diff"] <= 1e-3 * report["check"]["output_scale"]
 
 
 def test_table4_sweep_trains_on_df2k_and_tests_on_a_benchmark(tmp_path):
