@@ -68,3 +68,15 @@ def test_table4_sweep_trains_on_df2k_and_tests_on_a_benchmark(tmp_path):
     for r in rows:
         assert float(r["test/bicubic_psnr_y"]) > float(r["test/grey_psnr_y"]) > 0
         assert float(r["cost/per_output_bops"]) == 2 * float(r["cost/bops"])
+
+
+@pytest.mark.slow
+def test_the_default_run_learns_to_super_resolve(tmp_path):
+    # python -m bnnbench task=sr: the loss falls by more than half, and the test PSNR on Y is at
+    # least 10 dB above a flat grey image's (bicubic is printed beside; a CPU run does not beat it)
+    result = run(make_cfg("task=sr", "trainer.enable_progress_bar=false", tiny=False), output_dir=tmp_path)
+    with (tmp_path / "metrics.csv").open() as f:
+        logged = [(int(r["epoch"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss")]
+    last_epoch = [loss for epoch, loss in logged if epoch == logged[-1][0]]
+    assert sum(last_epoch) / len(last_epoch) < 0.5 * logged[0][1]
+    assert result["test/psnr_y"] >= result["test/grey_psnr_y"] + 10
