@@ -1,0 +1,108 @@
+"""Jobs of a sweep grouped into a paper table's rows: mean and std over seeds beside the paper's numbers."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bnnbench.report.paper_tables import PaperTable, Row
+from bnnbench.sweep import COMPONENTS, collect
+
+
+@dataclass
+class ReportRow:
+    """One line of the report: ours over seeds, the paper's number, their difference."""
+
+    label: str
+    status: str  # ok | partial (some jobs failed) | failed | missing (no job) | extra (no paper row)
+    seeds: list[int] = field(default_factory=list)
+    ours: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, std; nan for one seed)
+    cost: dict[str, float] = field(default_factory=dict)  # Params / OPs, ours (counts)
+    paper: dict[str, float | None] = field(default_factory=dict)  # column or Params / OPs -> paper's number
+    failed: int = 0
+
+    def diff(self, column: str) -> float | None:
+        """ours - paper in the paper's unit (None when either is missing)."""
+        if column not in self.ours or self.paper.get(column) is None:
+            return None
+        return self.ours[column][0] - float(self.paper[column])
+
+
+def _data_name(sweep_dir: Path, job: str) -> str | None:
+    config = sweep_dir / job / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return None
+    return ((yaml.safe_load(config.read_text()) or {}).get("data") or {}).get("name")
+
+
+def job_keys(job: dict[str, Any], data: str | None) -> dict[str, str]:
+    """What a row's `match` may name: the job's settings, its components and its data set."""
+    keys = {c: str(job[c]) for c in COMPONENTS if job.get(c) is not None}
+    if data is not None:
+        keys["data"] = data
+    keys.update({k: str(v) for k, v in job.get("settings", {}).items()})
+    return keys
+
+
+def matches(row: Row, keys: dict[str, str]) -> bool:
+    """Whether a job with `keys` belongs to `row` (every key of its `match` equal)."""
+    return bool(row.match) and all(keys.get(k) == v for k, v in row.match.items())
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (nan std for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def choose_dataset(table: PaperTable, data_names: set[str], requested: str | None = None) -> str:
+    """The paper data set whose numbers go beside ours: `requested`, else the one the sweep ran
+    on (a data set named like one of the table's), else the table's first."""
+    if requested is not None:
+        if requested not in table.datasets:
+            raise ValueError(f"--paper-data {requested!r} is not in table {table.name}: valid choices are {', '.join(table.datasets)}")
+        return requested
+    for d in table.datasets:
+        if d.lower() in {n.lower() for n in data_names if n}:
+            return d
+    return table.datasets[0]
+
+
+def _summarise(label: str, jobs: list[dict[str, Any]], table: PaperTable, paper: dict[str, float | None]) -> ReportRow:
+    ok = [j for j in jobs if j["status"] == "ok"]
+    failed = len(jobs) - len(ok)
+    status = "missing" if not jobs else "failed" if not ok else "partial" if failed else "ok"
+    row = ReportRow(label=label, status=status, failed=failed, paper=paper,
+                    seeds=sorted(int(j.get("seed", 0)) for j in ok))
+    for col in table.columns:
+        values = [float(j[col.ours]) * col.scale for j in ok if isinstance(j.get(col.ours), (int, float))]
+        if values:
+            row.ours[col.name] = mean_std(values)
+    for name, key in (("Params", "cost/params"), ("OPs", "cost/ops")):
+        values = [float(j[key]) for j in ok if isinstance(j.get(key), (int, float))]
+        if values:
+            row.cost[name] = statistics.fmean(values)
+    return row
+
+
+def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None) -> tuple[list[ReportRow], str]:
+    """The report's rows in the paper's order (then jobs no row claims), and the paper data set beside ours."""
+    jobs = collect(sweep_dir)
+    data = {j["job"]: _data_name(sweep_dir, j["job"]) for j in jobs}
+    dataset = choose_dataset(table, set(data.values()), paper_data)
+    claimed: set[str] = set()
+    rows = []
+    for paper_row in table.rows:
+        mine = [j for j in jobs if matches(paper_row, job_keys(j, data[j["job"]]))]
+        claimed |= {j["job"] for j in mine}
+        rows.append(_summarise(paper_row.label, mine, table, dict(paper_row.paper.get(dataset, {}))))
+    for j in jobs:
+        if j["job"] not in claimed:
+            extra = _summarise(j["job"], [j], table, {})
+            extra.status = "extra" if j["status"] == "ok" else "failed"
+            rows.append(extra)
+    return rows, dataset

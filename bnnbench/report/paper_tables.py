@@ -1,0 +1,111 @@
+"""The papers' tables as data: one YAML file per table under `tables/`, read and checked here.
+
+A file names its paper, table number and caption, the experiment whose sweep it reads, the
+metric columns (the paper's name, our summary key, the factor from ours to the paper's unit,
+whether higher is better), the data sets its numbers are on, and one entry per row: the row's
+label, the sweep settings that select its jobs (`match`), and the paper's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TABLES_DIR = Path(__file__).parent / "tables"
+COST_COLUMNS = ("Params", "OPs")  # our cost/params and cost/ops; a table's paper cost is in its own unit
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column: the paper's name, our summary key, ours x scale = the paper's unit."""
+
+    name: str
+    ours: str
+    scale: float = 1.0
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row: its label, the sweep settings that select its jobs, the paper's numbers per data set."""
+
+    label: str
+    match: dict[str, str]
+    paper: dict[str, dict[str, float | None]]  # data set -> column (or Params / OPs) -> number
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """A seed paper's table: where it is from, its columns and rows."""
+
+    name: str
+    paper: str
+    source: str
+    caption: str
+    experiment: str
+    datasets: tuple[str, ...]
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    cost_units: dict[str, str] = field(default_factory=dict)  # e.g. {"Params": "K", "OPs": "G"}
+    note: str = ""
+
+    def column(self, name: str) -> Column:
+        """The column called `name`."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def table_names() -> list[str]:
+    """The tables that have a data file."""
+    return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
+
+
+def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str) -> tuple[Row, ...]:
+    rows = []
+    for r in raw:
+        paper = r.get("paper") or {}
+        if len(datasets) == 1 and not all(isinstance(v, dict) for v in paper.values()):
+            paper = {datasets[0]: paper}
+        unknown = set(paper) - set(datasets)
+        if unknown:
+            raise ValueError(f"table {name}: row {r['label']!r} has numbers for {sorted(unknown)}, not among {list(datasets)}")
+        rows.append(Row(label=str(r["label"]), match={str(k): str(v) for k, v in (r.get("match") or {}).items()},
+                        paper={d: dict(v) for d, v in paper.items()}))
+    return tuple(rows)
+
+
+def load_table(name: str) -> PaperTable:
+    """Read and check the table called `name` (a file of `tables/`)."""
+    path = TABLES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"no paper table {name!r}: valid choices are {', '.join(table_names())}")
+    raw = yaml.safe_load(path.read_text())
+    datasets = tuple(raw.get("datasets") or [raw.get("data", "paper")])
+    columns = tuple(Column(name=str(c["name"]), ours=str(c["ours"]), scale=float(c.get("scale", 1.0)),
+                           higher_is_better=bool(c.get("higher_is_better", True))) for c in raw["columns"])
+    table = PaperTable(
+        name=name, paper=raw["paper"], source=raw["source"], caption=raw["caption"].strip(),
+        experiment=raw["experiment"], datasets=datasets, columns=columns,
+        rows=_rows(raw["rows"], datasets, name), cost_units=dict(raw.get("cost_units") or {}),
+        note=str(raw.get("note", "")).strip(),
+    )
+    known = {c.name for c in columns} | set(COST_COLUMNS)
+    for row in table.rows:
+        for values in row.paper.values():
+            if set(values) - known:
+                raise ValueError(f"table {name}: row {row.label!r} has unknown columns {sorted(set(values) - known)}")
+    return table
+
+
+def table_for_experiment(experiment: str) -> str | None:
+    """The first table whose experiment is `experiment` (None if there is none)."""
+    for name in table_names():
+        raw = yaml.safe_load((TABLES_DIR / f"{name}.yaml").read_text())
+        if raw.get("experiment") == experiment:
+            return name
+    return None

@@ -1,0 +1,86 @@
+"""A report as text: Markdown, CSV or LaTeX, one line per paper row (plus jobs no row claims)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from bnnbench.report.aggregate import ReportRow
+from bnnbench.report.paper_tables import PaperTable
+from bnnbench.summary import human
+
+FORMATS = ("md", "csv", "latex")
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _digits(table: PaperTable, column: str) -> int:
+    """As many decimals as the paper prints for this column (at least 2)."""
+    best = 2
+    for row in table.rows:
+        for values in row.paper.values():
+            v = values.get(column)
+            if v is not None:
+                text = repr(float(v)).rstrip("0")
+                best = max(best, len(text.split(".")[1]) if "." in text else 0)
+    return min(best, 4)
+
+
+def _paper_cost(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def header(table: PaperTable, dataset: str) -> list[str]:
+    """Column titles: per metric ours / paper / diff, then ours' and the paper's cost, seeds, status."""
+    cols = ["Method", "seeds"]
+    for c in table.columns:
+        cols += [f"{c.name} (ours)", f"{c.name} ({dataset})", f"{c.name} diff"]
+    units = table.cost_units
+    cols += ["Params (ours)", f"Params ({dataset})" if "Params" in units else "Params (paper)",
+             "OPs (ours)", "OPs (paper)", "status"]
+    return cols
+
+
+def cells(table: PaperTable, row: ReportRow) -> list[str]:
+    """One row's cells, in `header`'s order."""
+    out = [row.label, str(len(row.seeds))]
+    for c in table.columns:
+        d = _digits(table, c.name)
+        mean, std = row.ours.get(c.name, (None, None))
+        ours = "-" if mean is None else _num(mean, d) + ("" if std is None or math.isnan(std) else f" ± {_num(std, d)}")
+        diff = row.diff(c.name)
+        out += [ours, _num(row.paper.get(c.name), d), "-" if diff is None else f"{diff:+.{d}f}"]
+    units = table.cost_units
+    out += [human(row.cost["Params"]) if "Params" in row.cost else "-",
+            _paper_cost(row.paper.get("Params"), units.get("Params", "")),
+            human(row.cost["OPs"]) if "OPs" in row.cost else "-",
+            _paper_cost(row.paper.get("OPs"), units.get("OPs", "")),
+            row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]
+    return out
+
+
+def render(table: PaperTable, rows: list[ReportRow], dataset: str, fmt: str = "md") -> str:
+    """The report in format `fmt` (md | csv | latex)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: valid choices are {', '.join(FORMATS)}")
+    head, body = header(table, dataset), [cells(table, r) for r in rows]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(head)
+        writer.writerows(body)
+        return buf.getvalue()
+    title = f"{table.paper}, {table.source}: {table.caption}"
+    if fmt == "md":
+        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return "\n".join(lines) + "\n"
+    esc = str.maketrans({"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$"})
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
+             " & ".join(h.translate(esc) for h in head) + r" \\", r"\midrule"]
+    lines += [" & ".join(c.translate(esc) for c in r) + r" \\" for r in body]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{title.translate(esc)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
