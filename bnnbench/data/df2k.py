@@ -3,7 +3,7 @@
 `root/HR/<name>.png` with `root/LR_bicubic/X<scale>/<name>x<scale>.png` (BI-DiffSR's
 options/train/train_BI_DiffSR_x2.yml: `filename_tmpl: '{}x2'`); training takes random paired
 crops of `patch_size` HR pixels with flips and transposes, each image `repeats` times an epoch
-(BasicSR's `dataset_enlarge_ratio`). Validation and test: a benchmark set (`sr_benchmark`'s
+(BasicSR's `dataset_enlarge_ratio`, 100 in BI-DiffSR's recipe). Validation and test: a benchmark set (`sr_benchmark`'s
 layout under `benchmark_root`), whole images one at a time.
 """
 
@@ -34,7 +34,7 @@ class DF2KDataModule(SRDataModule):
         test_set: str = "Set5",
         scale: int = 2,
         patch_size: int = 128,
-        repeats: int = 1,
+        repeats: int = 100,
         batch_size: int = 16,
         eval_batch_size: int | None = 1,
         num_workers: int = 4,
