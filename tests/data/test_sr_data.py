@@ -60,7 +60,7 @@ def test_df2k_trains_on_paired_crops_and_tests_on_a_benchmark(folders):
     df2k, bench = folders
     dm = data.build("df2k", root=str(df2k), benchmark_root=str(bench), patch_size=16, batch_size=2, num_workers=0)
     dm.setup("fit")
-    assert len(dm.train_set) == 3 and len(dm.test_set) == 2
+    assert len(dm.train_set) == 3 * 100 and len(dm.test_set) == 2  # each image 100 times an epoch
     lr, hr = next(iter(dm.train_dataloader()))
     assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 16, 16)
     lr, hr = next(iter(dm.test_dataloader()))
