@@ -59,10 +59,12 @@ class GroupRPReLU(nn.Module):
 
 @BLOCKS.register("bidiffsr")
 class BIDiffSRBlock(Block):
-    """BI-DiffSR's BIConv (Chen et al. 2024, Fig. 3; zhengchen1999/BI-DiffSR@b95eb3a,
-    unet_BI_DiffSR_arch.py): out = TaA_g(conv(B(x))) + x, no BN, the timestep group g read from
-    `bnnbench.timestep` (group 0 outside a diffusion model). The activation binarizer is any
-    bnnbench binarizer (`bidiffsr` adds the per-group shift TaR). Where the slot changes the
+    """BI-DiffSR's binary unit BIConv: TaA_g(conv(B(x))) + x, no BN, TaA_g an RPReLU per group.
+
+    Chen et al. 2024, Fig. 3; zhengchen1999/BI-DiffSR@b95eb3a, unet_BI_DiffSR_arch.py. The
+    timestep group g is read from `bnnbench.timestep` (group 0 outside a diffusion model). The
+    activation binarizer is any bnnbench binarizer (`bidiffsr` adds the per-group shift TaR).
+    Where the slot changes the
     stride or the width (not in BI-DiffSR's UNet, whose BIConvs keep both) the bypass is
     AvgPool2d(stride) and BiDense's parameter-free CFB, as in the ReActNet block.
     """

@@ -285,9 +285,11 @@ def bidiffsr_unet(
     attention: bool = True,
     num_train_timesteps: int = 2000,
 ) -> BIDiffSRUNet:
-    """BI-DiffSR's UNet (defaults: its x2 setting, 64 channels, mults 1/2/4/8, 2 residual units
-    per level, the two highest-resolution decoder levels real, K = 5 timestep groups in the
-    `bidiffsr` binarizer and block, T = 2000)."""
+    """BI-DiffSR's binarized diffusion UNet for super-resolution, every BIConv a block slot.
+
+    Defaults: its x2 setting, 64 channels, mults 1/2/4/8, 2 residual units per level, the two
+    highest-resolution decoder levels real, T = 2000 (K = 5 timestep groups in the `bidiffsr`
+    binarizer and block)."""
     choice = BlockChoice(block if block is not None else "bidiffsr", binarizer, "bidiffsr")
     return BIDiffSRUNet(choice, in_channels, in_channels, channels, channel_mults, res_blocks, norm_groups, dropout,
                         real_levels, attention, num_train_timesteps)

@@ -42,8 +42,10 @@ def upscale_factor(lr: Tensor, hr: Tensor) -> int:
 
 @TASKS.register("sr")
 class SuperResolutionTask(BaseTask):
-    """Model: `model(x_t, cond, t)` -> prediction, with `num_train_timesteps` and `size_multiple`
-    (`bidiffsr_unet`); batches (lr, hr).
+    """Diffusion super-resolution of (lr, hr) batches with diffusers' DDIM / DDPM schedulers.
+
+    Model: `model(x_t, cond, t)` -> prediction, with `num_train_timesteps` and `size_multiple`
+    (`bidiffsr_unet`).
 
     Loss: L1 (or L2) between the prediction and its target (see the module docstring). Scores:
     val/psnr_y; test/psnr_y, test/ssim_y, test/bicubic_psnr_y, test/bicubic_ssim_y,
