@@ -8,7 +8,7 @@ import torch
 from bnnbench import binarizers, blocks, models
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.complexity import count
-from bnnbench.export import PackedConv, export
+from bnnbench.export import PackedConv, UnsupportedExport, export
 from bnnbench.models.bidiffsr_unet import halves, shuffled_halves
 from bnnbench.timestep import diffusion_timestep, group_of
 
@@ -128,3 +128,21 @@ def test_exported_unet_gives_the_float_models_output_in_every_timestep_group(blo
             ref, got = model(x, c, t), packed(x, c, t)
         close = (got - ref).abs() <= 1e-4 * ref.abs().max()
         assert close.float().mean() >= 0.99, float(close.float().mean())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binarizer", binarizers.names())
+def test_the_unet_exports_with_every_binarizer(binarizer):
+    from ..export.test_sweep import NO_EXPORT_RULE  # binarizers without a rule, with the reason
+
+    torch.manual_seed(0)
+    model = models.build("bidiffsr_unet", binarizer=binarizer, **{**TINY, "real_levels": 1}).eval()
+    if binarizer in NO_EXPORT_RULE:
+        with pytest.raises(UnsupportedExport, match="activation binarizer has no export rule"):
+            export(model, backend="reference")
+        return
+    packed = export(model, backend="reference")
+    x, c, t = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.tensor([0, 1999])
+    with torch.no_grad():
+        ref, got = model(x, c, t), packed(x, c, t)
+    assert ((got - ref).abs() <= 1e-4 * ref.abs().max()).float().mean() >= 0.99
