@@ -29,7 +29,7 @@ def options(group: str) -> list[str]:
 def test_every_option_composes_and_checks(group, option):
     task = "task=seg"
     if group == "model" and option not in ("convnext_upernet", "convnext_upernet_narrow", "smp"):
-        task = "task=det" if option.startswith("bidet") else "task=cls"
+        task = "task=det" if option.startswith("bidet") else "task=sr" if option.startswith("bidiffsr") else "task=cls"
     cfg = make_cfg(task, f"{group}={option}", tiny=False)
     assert cfg[group] is not None
     if group in ("trainer", "logger"):
@@ -40,7 +40,7 @@ def test_every_option_composes_and_checks(group, option):
 @pytest.mark.parametrize("option", options("data"))
 def test_every_data_set_composes(option):
     kind = {"gen_depth": "depth", "nyu": "depth", "kitti": "depth", "gen_seg": "seg", "ade20k": "seg", "voc": "seg",
-            "gen_det": "det", "voc_det": "det"}
+            "gen_det": "det", "voc_det": "det", "gen_sr": "sr", "df2k": "sr", "sr_benchmark": "sr"}
     cfg = make_cfg(f"task={kind.get(option, 'cls')}", f"data={option}", tiny=False)
     if option not in NEEDS_ROOT:
         job.check(cfg)
@@ -50,7 +50,8 @@ def test_every_data_set_composes(option):
 @pytest.mark.parametrize("task, data, model", [("seg", "gen_seg", "convnext_upernet_narrow"),
                                                ("depth", "gen_depth", "convnext_upernet_narrow"),
                                                ("cls", "digits", "resnet20"),
-                                               ("det", "gen_det", "bidet_r18_narrow")])
+                                               ("det", "gen_det", "bidet_r18_narrow"),
+                                               ("sr", "gen_sr", "bidiffsr_unet_narrow")])
 def test_each_task_picks_its_default_data_and_model(task, data, model):
     cfg = make_cfg(f"task={task}", tiny=False)
     assert cfg.data.name == data
@@ -63,6 +64,8 @@ def test_each_task_picks_its_default_data_and_model(task, data, model):
     (["task=depth", "model=resnet20"], "needs a model that outputs dense"),
     (["task=det", "model=resnet18"], "needs a model that outputs detections, but model 'resnet18' outputs vector; models that fit: bidet_r18"),
     (["task=det", "data=gen_seg"], "task 'det' trains on det data, but data 'gen_seg' is seg data"),
+    (["task=sr", "model=resnet18"], "needs a model that outputs sr, but model 'resnet18' outputs vector; models that fit: bidiffsr_unet"),
+    (["task=sr", "data=digits"], "task 'sr' trains on sr data.*data sets for task 'sr': df2k, gen_sr, sr_benchmark"),
     (["model=smp", "block=es"], "swapped in place"),
     (["+model.widht=2"], "has no option 'widht': valid options are"),
 ])
@@ -145,4 +148,13 @@ def _cls_rows_fast() -> list[str]:
     return [o for o in _fast() if not o.startswith("model.width_mult")]
 
 
-_FAST_BY_TASK = {"cls": _cls_rows_fast, "seg": _seg_fast, "depth": _seg_fast, "det": _det_fast}
+def _sr_fast() -> list[str]:
+    """A tiny UNet on gen_sr on the CPU (the table's rows are set for DF2K on a GPU), one sampler step."""
+    return ["data=gen_sr", "trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+            "logger=none", "model.channels=8", "model.channel_mults=[1,2]", "model.res_blocks=1", "model.norm_groups=4",
+            "data.image_size=[16,16]", "data.train_size=4", "data.val_size=1", "data.test_size=1", "data.batch_size=2",
+            "data.test_tile=16", "task.sample_steps=1"]
+
+
+_FAST_BY_TASK = {"cls": _cls_rows_fast, "seg": _seg_fast, "depth": _seg_fast, "det": _det_fast, "sr": _sr_fast}
