@@ -17,7 +17,7 @@ from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, expanded_stem, is_cifar_size
 from bnnbench.models.layers import Readout
-from bnnbench.models.shufflenet import activation_layer, separate_slots
+from bnnbench.models.shufflenet import activation_layer, separate_slots, unit_residual
 
 VARIANTS = ("large", "small")
 BlockLike = str | Mapping[str, Any]
@@ -47,7 +47,8 @@ class InvertedResidual(nn.Module):
     1x1 project, + x when the stride is 1 and the width unchanged."""
 
     def __init__(
-        self, block: BlockChoice, cnf: InvertedResidualConfig, act: str, real_strided_dw: bool, regular_dw: bool
+        self, block: BlockChoice, cnf: InvertedResidualConfig, act: str, real_strided_dw: bool, regular_dw: bool,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         kind = nn.Hardswish if cnf.use_hs else nn.ReLU
@@ -63,7 +64,7 @@ class InvertedResidual(nn.Module):
             layers.append(ReplicaSE(mid, _make_divisible(mid // 4, 8), block.expansion))  # torchvision's
         layers.append(block(mid, cout, 1, 1, 0, **one))
         self.body = nn.Sequential(*layers)
-        self.residual = s == 1 and cin == cout
+        self.residual = residual and s == 1 and cin == cout
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.body(x)
@@ -73,7 +74,8 @@ class InvertedResidual(nn.Module):
 class MobileNetV3(nn.Module):
     """Real 3x3 stem conv + BN + h-swish (stride 2, or 1 for CIFAR-sized inputs), the bnecks,
     a last 1x1 conv slot (6x the last width) + act, then average pool and a real classifier
-    Linear -> h-swish -> Linear (torchvision's head, without dropout)."""
+    Linear -> h-swish -> Linear (torchvision's head, without dropout). `residual`: the bnecks'
+    identity shortcut (None: only for blocks without their own, see `unit_residual`)."""
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class MobileNetV3(nn.Module):
         readout: str,
         real_strided_dw: bool = False,
         regular_dw: bool = False,
+        residual: bool | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -95,8 +98,9 @@ class MobileNetV3(nn.Module):
         stem = setting[0].input_channels
         self.stem = expanded_stem(nn.Conv2d(in_channels, stem, 3, stem_stride, 1, bias=False), stem, e)
         self.stem.append(activation_layer(act, block, nn.Hardswish))
+        residual = unit_residual(residual, block)
         self.features = nn.Sequential(
-            *(InvertedResidual(block, cnf, act, real_strided_dw, regular_dw) for cnf in setting)
+            *(InvertedResidual(block, cnf, act, real_strided_dw, regular_dw, residual) for cnf in setting)
         )
         cin = setting[-1].out_channels
         self.last = nn.Sequential(block(cin, 6 * cin, 1, 1, 0, **separate_slots(block)),
@@ -124,6 +128,7 @@ def _mobilenet_v3(
     readout: str,
     real_strided_dw: bool = False,
     regular_dw: bool = False,
+    residual: bool | None = None,
 ) -> MobileNetV3:
     if variant not in VARIANTS:
         raise ValueError(f"mobilenet_v3 variant must be one of {VARIANTS}, got {variant!r}")
@@ -134,7 +139,7 @@ def _mobilenet_v3(
     if stem_stride is None:
         stem_stride = 1 if is_cifar_size(input_size) else 2
     return MobileNetV3(choice, setting, last_channel, num_classes, in_channels, stem_stride, act, readout,
-                       real_strided_dw, regular_dw)
+                       real_strided_dw, regular_dw, residual)
 
 
 @MODELS.register("mobilenet_v3", output="vector", natural_block="plain", any_width_ratio=True)
@@ -150,11 +155,12 @@ def mobilenet_v3(
     act: str = "auto",
     readout: str = "first",
     regular_dw: bool = False,
+    unit_residual: bool | None = None,
 ) -> MobileNetV3:
     """MobileNet V3, 32-bit by default (block plain, binarizer fp). block=reactnet
     binarizer=reactnet regular_dw=True is BD-Net Table 5's ReActNet row (block.br=true: w/ br)."""
     return _mobilenet_v3("plain", block, binarizer, num_classes, in_channels, input_size, variant, width_mult,
-                         stem_stride, act, readout, regular_dw=regular_dw)
+                         stem_stride, act, readout, regular_dw=regular_dw, residual=unit_residual)
 
 
 @MODELS.register("mobilenet_v3_bdnet_b", output="vector", natural_block="bdnet", block_option="real_dw",
@@ -170,9 +176,10 @@ def mobilenet_v3_bdnet_b(
     stem_stride: int | None = None,
     act: str = "auto",
     readout: str = "first",
+    unit_residual: bool | None = None,
 ) -> MobileNetV3:
     """BD-Net-B on MobileNet V3 (BD-Net Table 5, "ReActNet w/ br"): binary 1.58-bit depth-wise
     convs with pre-BN residuals, binary point-wise convs with broadcast residuals, the stride-2
     depth-wise convs real."""
     return _mobilenet_v3("bdnet", block, binarizer, num_classes, in_channels, input_size, variant, width_mult,
-                         stem_stride, act, readout, real_strided_dw=True)
+                         stem_stride, act, readout, real_strided_dw=True, residual=unit_residual)

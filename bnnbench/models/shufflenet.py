@@ -12,6 +12,7 @@ from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, ClassifierHead, expanded_stem, is_cifar_size
 from bnnbench.models.layers import replica_cat
+from bnnbench.registry import parse_component
 
 # ShuffleNet V1 Table 1: output widths of stages 2-4 for each number of groups g (1x)
 STAGE_WIDTHS: dict[int, tuple[int, int, int]] = {
@@ -36,6 +37,17 @@ def separate_slots(block: BlockChoice) -> dict[str, Any]:
     return {"separable": False} if block.accepts("separable") else {}
 
 
+def unit_residual(choice: bool | None, block: BlockChoice) -> bool:
+    """Whether a unit keeps its own identity shortcut: `None` means only when its block has no
+    residual of its own (plain). Blocks with per-conv residuals (reactnet, bdnet, bireal, ...)
+    replace it, as Bi-Real's per-conv shortcuts replace ResNet's: both together add x twice per
+    unit and the features grow 2x per unit (measured: std x8000 over ShuffleNet's 16 units)."""
+    if choice is not None:
+        return bool(choice)
+    name = parse_component(block.options["base"], "block")[0] if block.name == "es" else block.name
+    return name == "plain"
+
+
 def activation_layer(act: str, block: BlockChoice, kind: type[nn.Module] = nn.ReLU) -> nn.Module:
     """The model's activation between slots: `auto` is `kind` when the activations stay real
     (binarizer fp: the 32-bit reference) and none for binary ones, whose blocks bring their
@@ -56,8 +68,10 @@ class ShuffleUnit(nn.Module):
         self, block: BlockChoice, cin: int, cout: int, stride: int, groups: int, first_groups: int, act: str,
         real_strided_dw: bool = False,
         regular_dw: bool = False,
+        residual: bool = True,
     ) -> None:
         super().__init__()
+        self.residual = residual
         branch, mid = (cout - cin if stride == 2 else cout), cout // 4
         one = separate_slots(block)
         self.groups, self.expansion = groups, block.expansion
@@ -73,7 +87,7 @@ class ShuffleUnit(nn.Module):
         y = channel_shuffle(self.act1(self.pw1(x)), self.groups, self.expansion)
         y = self.pw2(self.dw(y))
         if self.pool is None:
-            return self.act(x + y)
+            return self.act(x + y if self.residual else y)
         return self.act(replica_cat([self.pool(x), y], self.expansion))
 
 
@@ -97,6 +111,7 @@ class ShuffleNetV1(nn.Module):
         readout: str,
         real_strided_dw: bool = False,
         regular_dw: bool = False,
+        residual: bool | None = None,
     ) -> None:
         super().__init__()
         if len(widths) != len(depths) + 1:
@@ -107,12 +122,13 @@ class ShuffleNetV1(nn.Module):
         if stem_pool:
             self.stem.append(nn.MaxPool2d(3, 2, 1))
         units: list[nn.Module] = []
-        cin = widths[0]
+        cin, residual = widths[0], unit_residual(residual, block)
         for i, (width, depth) in enumerate(zip(widths[1:], depths)):
             for j in range(depth):
                 # the first unit reads the 24-channel stem with an ungrouped 1x1 (ShuffleNet Sec. 3.3)
                 first = 1 if i == 0 and j == 0 else groups
-                units.append(ShuffleUnit(block, cin, width, 2 if j == 0 else 1, groups, first, act, real_strided_dw, regular_dw))
+                units.append(ShuffleUnit(block, cin, width, 2 if j == 0 else 1, groups, first, act, real_strided_dw, regular_dw,
+                                         residual))
                 cin = width
         self.features = nn.Sequential(*units)
         self.head = ClassifierHead(widths[-1], num_classes, e, readout)
@@ -147,12 +163,13 @@ def shufflenet_v1(
     act: str = "auto",
     readout: str = "first",
     regular_dw: bool = False,
+    unit_residual: bool | None = None,
 ) -> ShuffleNetV1:
     """ShuffleNet V1 (1x, g = 3 by default), 32-bit by default (block plain, binarizer fp).
     block=reactnet binarizer=reactnet regular_dw=True is BD-Net Table 4's ReActNet row
     (block.br=true: "w/ br")."""
     return _shufflenet("plain", block, binarizer, num_classes, in_channels, input_size, groups, depths, width_mult,
-                       stem_stride, stem_pool, act, readout, regular_dw=regular_dw)
+                       stem_stride, stem_pool, act, readout, regular_dw=regular_dw, residual=unit_residual)
 
 
 @MODELS.register("shufflenet_v1_bdnet_b", output="vector", natural_block="bdnet", block_option="real_dw",
@@ -170,12 +187,13 @@ def shufflenet_v1_bdnet_b(
     stem_pool: bool = True,
     act: str = "auto",
     readout: str = "first",
+    unit_residual: bool | None = None,
 ) -> ShuffleNetV1:
     """BD-Net-B on ShuffleNet V1 (BD-Net Table 4, "ReAct w/ br"): binary 1.58-bit depth-wise
     convs with pre-BN residuals, binary group convs with broadcast residuals, the stride-2
     depth-wise convs real."""
     return _shufflenet("bdnet", block, binarizer, num_classes, in_channels, input_size, groups, depths, width_mult,
-                       stem_stride, stem_pool, act, readout, real_strided_dw=True)
+                       stem_stride, stem_pool, act, readout, real_strided_dw=True, residual=unit_residual)
 
 
 def _shufflenet(
@@ -194,10 +212,11 @@ def _shufflenet(
     readout: str,
     real_strided_dw: bool = False,
     regular_dw: bool = False,
+    residual: bool | None = None,
 ) -> ShuffleNetV1:
     choice = BlockChoice(block if block is not None else natural, binarizer, natural)
     if stem_stride is None:
         stem_stride = 1 if is_cifar_size(input_size) else 2
     widths = shufflenet_widths(groups, width_mult)
     return ShuffleNetV1(choice, widths, depths, groups, num_classes, in_channels, stem_stride, stem_pool, act,
-                        readout, real_strided_dw, regular_dw)
+                        readout, real_strided_dw, regular_dw, residual)

@@ -97,15 +97,15 @@ def test_es_expands_the_ffn_and_averages_before_attention():
     assert a.bops == b.bops and a.flops == b.flops
 
 
-@pytest.mark.parametrize("binarizer", ["dab", "reactnet", "bnn", "fp"])
-@pytest.mark.parametrize("block", ["plain", {"name": "es", "tau": 2}])
+@pytest.mark.parametrize(("block", "binarizer"), [("plain", b) for b in binarizers.names()]
+                         + [({"name": "es", "tau": 2}, b) for b in ("dab", "reactnet", "bnn")])
 def test_vit_trains_a_few_steps(block, binarizer):
     torch.manual_seed(0)
     net = models.build("vit", block=block, binarizer=binarizer, **SMALL)
     x, y = torch.randn(8, 3, 16, 16), torch.arange(8) % 4
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     losses = []
-    for _ in range(6):
+    for _ in range(15):  # a random batch: 6 steps left the loss of 2 of 17 binarizers flat
         loss = F.cross_entropy(net(x), y)
         losses.append(loss.item())
         opt.zero_grad()
