@@ -36,7 +36,7 @@ def diffusion_timestep(t: Tensor, num_train_timesteps: int) -> Iterator[None]:
 
 def group_of(t: Tensor, num_train_timesteps: int, num_groups: int) -> Tensor:
     """The group of each timestep, clamp(floor(t K / T), 0, K - 1): K equal spans of the
-    schedule (BI-DiffSR, Chen et al. 2024, Sec. 3.3; zhengchen1999/BI-DiffSR@b95eb3a,
+    schedule (BI-DiffSR, Chen et al. 2024; zhengchen1999/BI-DiffSR@b95eb3a,
     `BIDiffSRUNet.forward`)."""
     g = torch.div(t.long() * num_groups, num_train_timesteps, rounding_mode="floor")
     return g.clamp(0, num_groups - 1)

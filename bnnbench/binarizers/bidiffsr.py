@@ -22,7 +22,7 @@ DEFAULT_GROUPS = 5  # BI-DiffSR's K (`dynamic_group`)
 
 @BINARIZERS.register("bidiffsr")
 class TimestepAwareSign(ActivationBinarizer):
-    """BI-DiffSR's timestep-aware redistribution (TaR, Sec. 3.3): sign(x - b_g) with ApproxSign.
+    """BI-DiffSR's timestep-aware redistribution (TaR): sign(x - b_g) with ApproxSign.
 
     b_g is a learnable per-channel shift (init 0) for each of `timestep_groups` = K groups of
     the diffusion timesteps; g is read from `bnnbench.timestep` (the UNet publishes its timestep,

@@ -22,7 +22,7 @@ class GroupRPReLU(nn.Module):
     """RPReLU (ReActNet Eq. 3) with its own gamma, beta, zeta for each timestep group:
     (x - gamma_g) if x > gamma_g else beta_g (x - gamma_g), then + zeta_g, per channel.
 
-    BI-DiffSR's timestep-aware activation (TaA, Sec. 3.3). Init gamma 0, beta 0.25, zeta 0 (the
+    BI-DiffSR's timestep-aware activation (TaA, the authors' `BIConv.TaA`). Init gamma 0, beta 0.25, zeta 0 (the
     authors' bias -> PReLU -> bias). Stored flat (K * C,) so the optimizer applies no decay, as to
     any per-channel activation parameter.
     """
@@ -61,7 +61,7 @@ class GroupRPReLU(nn.Module):
 class BIDiffSRBlock(Block):
     """BI-DiffSR's binary unit BIConv: TaA_g(conv(B(x))) + x, no BN, TaA_g an RPReLU per group.
 
-    Chen et al. 2024, Fig. 3; zhengchen1999/BI-DiffSR@b95eb3a, unet_BI_DiffSR_arch.py. The
+    Chen et al. 2024; zhengchen1999/BI-DiffSR@b95eb3a, unet_BI_DiffSR_arch.py (`BIConv`). The
     timestep group g is read from `bnnbench.timestep` (group 0 outside a diffusion model). The
     activation binarizer is any bnnbench binarizer (`bidiffsr` adds the per-group shift TaR).
     Where the slot changes the

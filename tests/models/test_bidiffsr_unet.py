@@ -28,13 +28,13 @@ def test_paper_setting_costs_what_bi_diffsr_reports():
 
 
 def test_timestep_groups_split_the_schedule_in_k_equal_spans():
-    # BI-DiffSR Sec. 3.3 / its UNet's forward: g = clamp(int(t K / T), 0, K - 1), K = 5, T = 2000
+    # BI-DiffSR's timestep groups (its UNet's forward): g = clamp(int(t K / T), 0, K - 1), K = 5, T = 2000
     t = torch.tensor([0, 399, 400, 1199, 1200, 1999, 2500])
     assert group_of(t, 2000, 5).tolist() == [0, 0, 1, 2, 3, 4, 4]
 
 
 def test_bidiffsr_sign_shifts_each_sample_by_its_groups_threshold():
-    # TaR: sign(x - b_g) with b_g per channel and timestep group (BI-DiffSR Eq. 6)
+    # BI-DiffSR's TaR: sign(x - b_g) with b_g per channel and timestep group (its BIConv.TaR)
     b = binarizers.build("bidiffsr", 2)
     with torch.no_grad():
         b.shift.copy_(torch.arange(10.0))  # group g, channel c: 2 g + c
@@ -46,7 +46,7 @@ def test_bidiffsr_sign_shifts_each_sample_by_its_groups_threshold():
 
 
 def test_bidiffsr_block_is_group_rprelu_of_the_conv_plus_x():
-    # BIConv: TaA_g(conv(B(x))) + x, TaA_g an RPReLU per group (BI-DiffSR Eq. 7-8)
+    # BI-DiffSR's BIConv: TaA_g(conv(B(x))) + x, TaA_g an RPReLU per group (ReActNet Eq. 3 per group)
     torch.manual_seed(0)
     blk = blocks.build("bidiffsr", 4, 4, 3, 1, 1, binarizer="bnn")
     with torch.no_grad():
