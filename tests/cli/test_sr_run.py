@@ -46,6 +46,7 @@ def test_sr_resume_reaches_the_same_scores_as_an_uninterrupted_run(tmp_path):
     assert report["check"]["max_abs_diff"] <= 1e-3 * report["check"]["output_scale"]
 
 
+@pytest.mark.slow  # a subprocess sweep (~15 s of CPU); the rows also run one step in test_every_config
 def test_table4_sweep_trains_on_df2k_and_tests_on_a_benchmark(tmp_path):
     df2k, bench = tmp_path / "DF2K", tmp_path / "benchmark"
     write_pairs(df2k, ["0001", "0002"], "{name}x2", size=32)
