@@ -113,7 +113,10 @@ class SuperResolutionTask(BaseTask):
         self.val_psnr = MeanPerImage("psnr_y")
         self.test_scores = nn.ModuleDict({f"{who}{score}": MeanPerImage(score) for who in ("", "bicubic_", "grey_")
                                           for score in ("psnr_y", "ssim_y")})
-        self.lpips, self.lpips_note = lpips_metric() if lpips else (None, "LPIPS off (task.lpips=false)")
+        metric, self.lpips_note = lpips_metric() if lpips else (None, "LPIPS off (task.lpips=false)")
+        # kept out of the module tree: its AlexNet must not enter checkpoints, so that a run
+        # trained where the weights are absent still loads where they are present
+        self._lpips: list[Any] = [metric] if metric is not None else []
 
     # -- training ------------------------------------------------------------------------------
     def diffusion_loss(self, lr: Tensor, hr: Tensor) -> Tensor:
@@ -195,7 +198,7 @@ class SuperResolutionTask(BaseTask):
 
     def on_test_epoch_start(self) -> None:
         """Say once why LPIPS is missing, if it is."""
-        if self.lpips is None:
+        if not self._lpips:
             from bnnbench.summary import console
 
             console.print(self.lpips_note, highlight=False, soft_wrap=True)
@@ -211,11 +214,16 @@ class SuperResolutionTask(BaseTask):
                 metric = self.test_scores[f"{who}{score}"]
                 metric.update(image, hr, scale)
                 self.log(f"test/{who}{score}", metric, on_step=False, on_epoch=True, batch_size=hr.shape[0])
-        if self.lpips is not None:
+        if self._lpips:
             c = scale
-            sr = images[""][..., c:-c, c:-c].float().mul(255).round().div(255)
-            self.lpips.update(sr, hr[..., c:-c, c:-c])
-            self.log("test/lpips", self.lpips, on_step=False, on_epoch=True, batch_size=hr.shape[0])
+            sr = images[""][..., c:-c, c:-c].float().mul(255).round().div(255).contiguous()
+            self._lpips[0].to(hr.device).update(sr, hr[..., c:-c, c:-c].contiguous())
+
+    def on_test_epoch_end(self) -> None:
+        """Log LPIPS over the whole test split (when available)."""
+        if self._lpips:
+            self.log("test/lpips", self._lpips[0].compute().float())
+            self._lpips[0].reset()
 
 
 __all__ = ["LOSSES", "NOISE_SCHEDULERS", "PREDICTIONS", "SuperResolutionTask", "upscale_factor"]

@@ -103,3 +103,18 @@ def test_every_binarizer_and_es_train_and_sample_in_the_unet(binarizer):
     lr, hr = next(iter(built.datamodule.test_dataloader()))
     out = task.eval()(lr)
     assert out.shape == hr.shape and torch.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
+
+
+def test_lpips_is_logged_over_the_test_split_and_stays_out_of_checkpoints(tmp_path, monkeypatch):
+    from torchmetrics.regression import MeanAbsoluteError
+
+    from bnnbench.cli import run
+
+    # a stand-in for LPIPS (its AlexNet weights are not on this machine): any metric of (sr, hr)
+    monkeypatch.setattr("bnnbench.tasks.super_resolution.lpips_metric", lambda: (MeanAbsoluteError(), ""))
+    cfg = make_cfg(*TINY_SR, "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.threads=1",
+                   tiny=False)
+    result = run(cfg, output_dir=tmp_path)
+    assert 0 < result["test/lpips"] < 1
+    state = torch.load(result["best_checkpoint"], weights_only=False)["state_dict"]
+    assert not any("lpips" in k for k in state)
