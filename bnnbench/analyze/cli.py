@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 from bnnbench.analyze import ANALYSES, AnalysisUnavailable
 from bnnbench.analyze.context import SPLITS, Options
+from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
@@ -20,22 +20,9 @@ KEYS = ("ckpt", "what", "out", "config", "split", "batches", "top_k", "tol", "re
 DEVICES = ("cpu", "cuda", "auto")
 
 
-class UsageError(ValueError):
-    """A command line this tool cannot run (the message says why)."""
-
-
 def parse(argv: list[str]) -> dict[str, str]:
     """key=value arguments; UsageError on an unknown key or a missing ckpt/what."""
-    args: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise UsageError(f"bad argument {arg!r}: valid keys are {', '.join(KEYS)}")
-        args[key] = value
-    for key in ("ckpt", "what"):
-        if not args.get(key):
-            raise UsageError(f"missing {key}=...")
-    return args
+    return parse_key_values(argv, KEYS, ("ckpt", "what"))
 
 
 def analyses(what: str) -> list[str]:
@@ -134,19 +121,7 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; 0 on success, 2 on bad input (one line on stderr, before any work)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        return 0
-    try:
-        analyze(parse(argv))
-    except UsageError as err:
-        print(f"error: {err}\n{USAGE}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, AnalysisUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(argv, USAGE, lambda a: analyze(parse(a)), (FileNotFoundError, AnalysisUnavailable))
 
 
 __all__ = ["KEYS", "USAGE", "UsageError", "analyses", "analyze", "main", "options", "parse"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,4 +114,21 @@ def module_names(model: nn.Module, kind: type | tuple[type, ...]) -> list[tuple[
     return [(name, m) for name, m in model.named_modules() if isinstance(m, kind)]
 
 
-__all__ = ["SPLITS", "Options", "RunContext", "batch_loss", "check_loss", "load_context", "mean_loss", "module_names"]
+def forward_hooked(
+    batches: Iterable, forward: Callable[[Any], Any], handles: list, label: str,
+    progress: Any | None = None, total: int | None = None,
+) -> None:
+    """Run `forward` on every batch with forward hooks in place (a progress task `label`), then remove the hooks."""
+    task = progress.add_task(label, total=total) if progress is not None else None
+    try:
+        for batch in batches:
+            forward(batch)
+            if task is not None:
+                progress.advance(task)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+__all__ = ["SPLITS", "Options", "RunContext", "batch_loss", "check_loss", "forward_hooked", "load_context", "mean_loss",
+           "module_names"]

@@ -22,7 +22,7 @@ from rich.progress import Progress
 from torch import Tensor, nn
 
 from bnnbench.analyze import AnalysisUnavailable
-from bnnbench.analyze.context import Options, RunContext, module_names
+from bnnbench.analyze.context import Options, RunContext, forward_hooked, module_names
 from bnnbench.analyze.output import figure, save, write_csv
 from bnnbench.binarizers.base import ActivationBinarizer
 
@@ -97,15 +97,7 @@ def layer_entropy(
         def hook(mod: nn.Module, args: tuple, out: Tensor, counter: BitCounter = counters[name]) -> None:
             counter.add(bits(out.detach(), mod.symmetric_levels))
         handles.append(m.register_forward_hook(hook))
-    task = progress.add_task("entropy", total=total) if progress is not None else None
-    try:
-        for batch in batches:
-            forward(batch)
-            if task is not None:
-                progress.advance(task)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_hooked(batches, forward, handles, "entropy", progress, total)
     return [{"index": i, "layer": name, "binarizer": type(m).__name__, "channels": m.channels,
              **counters[name].summary()} for i, (name, m) in enumerate(found) if counters[name].ones is not None]
 

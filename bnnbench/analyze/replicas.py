@@ -24,7 +24,7 @@ from rich.progress import Progress
 from torch import Tensor, nn
 
 from bnnbench.analyze import AnalysisUnavailable
-from bnnbench.analyze.context import Options, RunContext, module_names
+from bnnbench.analyze.context import Options, RunContext, forward_hooked, module_names
 from bnnbench.analyze.output import figure, save, write_csv
 from bnnbench.blocks.es import ExpandShrinkBlock, ExpandShrinkConv
 
@@ -105,15 +105,7 @@ def layer_correlations(
     layers = es_layers(model)
     stats = {name: ReplicaStats(period) for name, _, period in layers}
     handles = [block.register_forward_hook(lambda mod, args, out, s=stats[name]: s.add(out)) for name, block, _ in layers]
-    task = progress.add_task("replicas", total=total) if progress is not None else None
-    try:
-        for batch in batches:
-            forward(batch)
-            if task is not None:
-                progress.advance(task)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_hooked(batches, forward, handles, "replicas", progress, total)
     rows = []
     for i, (name, _, period) in enumerate(layers):
         mean, pairs = stats[name].mean_abs_corr()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from bnnbench.export import export, export_report
+from bnnbench.keyvalue_cli import parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
@@ -24,22 +25,9 @@ USAGE = (
 KEYS = ("ckpt", "out", "config", "backend", "impl", "channel_scale", "planes", "check")
 
 
-class UsageError(ValueError):
-    """A command line this tool cannot run (the message says why)."""
-
-
 def parse(argv: list[str]) -> dict[str, str]:
     """key=value arguments; UsageError on an unknown key or a missing ckpt/out."""
-    args = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise UsageError(f"bad argument {arg!r}")
-        args[key] = value
-    for key in ("ckpt", "out"):
-        if not args.get(key):
-            raise UsageError(f"missing {key}=...")
-    return args
+    return parse_key_values(argv, KEYS, ("ckpt", "out"))
 
 
 def _outputs(out: Path) -> tuple[Path, Path]:
@@ -89,19 +77,7 @@ def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; 0 on success, 2 on a usage error or a missing file (one line on stderr)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        return 0
-    try:
-        export_checkpoint(parse(argv))
-    except UsageError as err:
-        print(f"error: {err}\n{USAGE}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(argv, USAGE, lambda a: export_checkpoint(parse(a)))
 
 
 if __name__ == "__main__":

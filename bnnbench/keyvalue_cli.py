@@ -1,0 +1,44 @@
+"""The `key=value` command lines of `python -m bnnbench.export` and `python -m bnnbench.analyze`:
+one parser, and one wrapper that turns bad input into one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class UsageError(ValueError):
+    """A command line this tool cannot run (the message says why)."""
+
+
+def parse_key_values(argv: Sequence[str], keys: Sequence[str], required: Sequence[str]) -> dict[str, str]:
+    """key=value arguments; UsageError on an argument that is not one of `keys` or a missing `required` one."""
+    args: dict[str, str] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in keys:
+            raise UsageError(f"bad argument {arg!r}")
+        args[key] = value
+    for key in required:
+        if not args.get(key):
+            raise UsageError(f"missing {key}=...")
+    return args
+
+
+def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any],
+             errors: tuple[type[BaseException], ...] = (FileNotFoundError,)) -> int:
+    """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or one of `errors` (one line on stderr)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(usage)
+        return 0
+    try:
+        action(argv)
+    except UsageError as err:
+        print(f"error: {err}\n{usage}", file=sys.stderr)
+        return 2
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
