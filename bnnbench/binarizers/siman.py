@@ -15,7 +15,6 @@ from bnnbench.binarizers.weights import (
     WEIGHT_BINARIZERS,
     LearnedScaleWeight,
     channel_stats,
-    standardize,
     standardize_grad,
 )
 from bnnbench.elementwise import per_sample
@@ -32,17 +31,22 @@ class _SiMaNWeight(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w: Tensor, alpha: Tensor, code: Tensor) -> Tensor:
+    def forward(ctx, w: Tensor, alpha: Tensor, code: Tensor, reselect: bool) -> Tensor:
         mean, sigma = channel_stats(w, EPS)
+        if reselect:  # training: B = the n//2 largest |W_std| per output channel, kept in the buffer
+            flat = ((w - mean) / sigma).abs().flatten(1)
+            top = flat.topk(flat.shape[1] // 2, dim=1).indices
+            code.copy_(torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True).view_as(w))
+        code = code.clone()  # the next forward re-selects the buffer in place
         ctx.save_for_backward(w, alpha, code, mean, sigma)
         return torch.where(code, alpha, -alpha)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None, None]:
         w, alpha, code, mean, sigma = ctx.saved_tensors
         u = (w - mean) / sigma
         g_alpha = torch.where(code, grad, -grad).sum(dim=_FAN_IN, keepdim=True)
-        return standardize_grad(grad * alpha * torch.sign(u), u, sigma), g_alpha, None
+        return standardize_grad(grad * alpha * torch.sign(u), u, sigma), g_alpha, None, None
 
 
 @WEIGHT_BINARIZERS.register("siman")
@@ -65,12 +69,7 @@ class SiMaNWeight(LearnedScaleWeight):
         return torch.where(self.code, 1.0, -1.0).to(w.dtype)
 
     def forward(self, w: Tensor) -> Tensor:
-        if self.training:
-            with torch.no_grad():
-                flat = standardize(w, EPS).abs().flatten(1)
-                top = flat.topk(flat.shape[1] // 2, dim=1).indices
-                self.code.copy_(torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True).view_as(w))
-        return _SiMaNWeight.apply(w, self.alpha, self.code.clone())
+        return _SiMaNWeight.apply(w, self.alpha, self.code, self.training)
 
 
 @BINARIZERS.register("siman")

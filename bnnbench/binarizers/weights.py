@@ -261,8 +261,7 @@ class AdaBinWeight(WeightBinarizer):
 
     def stats(self, w: Tensor) -> tuple[Tensor, Tensor]:
         """(alpha_w, beta_w) per output channel."""
-        beta = w.mean(dim=_FAN_IN, keepdim=True)
-        alpha = (w - beta).pow(2).mean(dim=_FAN_IN, keepdim=True).sqrt().clamp_min(1e-8)
+        beta, alpha = channel_stats(w, correction=0, floor=1e-8)  # the same statistics `_AdaBinSign` trains with
         return alpha, beta
 
     def scale(self, w: Tensor) -> Tensor:
