@@ -3,7 +3,8 @@
 Conventions of the BNN literature (BD-Net Sec. 4 and Table 1; ES-BNN Table 6 for OPs+): BOPs are the
 multiply-accumulates of binary convs/linears, FLOPs those of real-valued ones (a MAC counts
 as one operation), OPs = FLOPs + BOPs / 64, Params = real params + binary params / 32.
-OPs+ (ES-BNN Table 6) adds one operation per batch-norm output element. Grouped and
+OPs+ (ES-BNN Table 6) adds one operation per batch-norm output element; as that table does,
+FLOPs are also split into real conv MACs (`conv_flops`) and real linear MACs (`fc_flops`). Grouped and
 depth-wise convs count C_in/g * k * k MACs per output element. Only conv and linear MACs are
 counted, as most papers do: pooling, activations, bypasses and additions are free.
 `count(..., elementwise=True)` is BiDense's convention instead (Tables 1 and 4): the
@@ -34,6 +35,8 @@ class Cost:
     flops: int = 0
     bn_ops: int = 0
     elementwise: int = 0  # part of `flops` declared by modules (count(..., elementwise=True))
+    conv_flops: int = 0  # part of `flops`: real conv MACs (ES-BNN Table 6's Conv FLOPs)
+    fc_flops: int = 0  # part of `flops`: real nn.Linear MACs (a CNN's classifier: Table 6's FC FLOPs)
     layers: list[tuple[str, str, int]] = field(default_factory=list)  # (name, "binary"|"real", MACs)
 
     @property
@@ -164,6 +167,10 @@ def count(model: nn.Module, input_size: Sequence[int], elementwise: bool = False
                 cost.bops += macs
             else:
                 cost.flops += macs
+                if isinstance(module, nn.Linear):
+                    cost.fc_flops += macs
+                else:
+                    cost.conv_flops += macs
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             cost.bn_ops += out[0].numel() * times
 

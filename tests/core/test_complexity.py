@@ -61,3 +61,19 @@ def test_count_restores_training_mode():
 def test_cost_model_input_is_on_model_device():
     m = nn.Conv2d(1, 1, 1)
     assert count(m, torch.Size([1, 2, 2])).flops == 4
+
+
+def test_flops_split_into_conv_and_fc_as_es_bnn_table6():
+    # ES-BNN Table 6 breaks FLOPs into Conv and FC and adds BN FLOPs (one per BN output) for OPs+.
+    # By hand: real stem 8*6*6*27 = 7776, binary conv 16*4*4*72 = 18432 BOPs, BN 16*4*4 = 256,
+    # real classifier 256*10 = 2560.
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=False), BinaryConv2d(8, 16, 3, binarizer="bnn"), nn.BatchNorm2d(16),
+        nn.Flatten(), nn.Linear(256, 10),
+    )
+    c = count(model, (3, 8, 8))
+    assert (c.conv_flops, c.fc_flops, c.bops, c.bn_ops) == (7776, 2560, 18432, 256)
+    assert c.flops == c.conv_flops + c.fc_flops
+    assert c.ops_plus == 7776 + 2560 + 18432 / 64 + 256
+    summary = c.summary()
+    assert summary["conv_flops"] == 7776 and summary["fc_flops"] == 2560
