@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from bnnbench.report.aggregate import build_rows
+from bnnbench.report.orderings import compare, write_csv
 from bnnbench.report.paper_tables import load_table, table_for_experiment, table_names
 from bnnbench.report.plots import plot_all
 from bnnbench.report.render import FORMATS, cells, header, render
@@ -53,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {table.note}")
     print("ours: mean ± std over seeds of this sweep (proxy data and length unless the sweep ran the paper's recipe); "
           f"paper: {table.paper}, {table.source}, {dataset}; diff: ours - paper")
+    for column in table.columns:
+        orderings = compare(table, rows, column.name)
+        print(orderings.summary())
+        for p in orderings.pairs:
+            if p.verdict == "reversed":
+                print(f"  reversed: {p.a} vs {p.b} (paper {p.paper_gap:+.2f}, ours {p.ours_gap:+.2f} ± {p.se:.2f})")
+        if orderings.pairs:
+            write_csv(orderings, args.sweep_dir / f"report_{table.name}_orderings_{column.name}.csv")
     out = args.sweep_dir / f"report_{table.name}.{'tex' if args.format == 'latex' else args.format}"
     out.write_text(text)
     print(f"report: {out}")
