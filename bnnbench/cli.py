@@ -53,6 +53,9 @@ def validate(cfg: DictConfig) -> None:
     mode = cfg.get("mode", "train")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not a mode: valid choices are {', '.join(MODES)}")
+    classes = cfg.get("cost_classes")
+    if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise ValueError(f"cost_classes must be a positive integer or null (the data's classes), got {classes!r}")
     job.check(cfg)
 
 
@@ -150,7 +153,9 @@ def _cost(cfg: DictConfig, model: torch.nn.Module, info: Any) -> complexity.Cost
 
 
 def count_only(cfg: DictConfig) -> dict[str, Any]:
-    """mode=cost: the model's Params/BOPs/FLOPs/OPs at `cost_size` (or the data's image size)."""
+    """mode=cost: the model's Params/BOPs/FLOPs/OPs at `cost_size` (or the data's image size) with
+    `cost_classes` classes (or the data's); in a sweep also written to the job's summary.json."""
+    start = time.perf_counter()
     info = job.describe_data(cfg)
     model = job.build_model(cfg, info)
     cost = _cost(cfg, model, info)
@@ -159,7 +164,15 @@ def count_only(cfg: DictConfig) -> dict[str, Any]:
     # only a task whose model runs several times per output is built (the others may read files)
     repeats = getattr(TASKS.get(cfg.task.name), "repeats_forward", False)
     per_output = _per_output(cfg, job.build_task(cfg, model, info), cost) if repeats else {}
-    return {"mode": "cost", **{f"cost/{k}": v for k, v in cost.summary().items()}, **per_output}
+    result = {"mode": "cost", **{f"cost/{k}": v for k, v in cost.summary().items()}, **per_output}
+    if HydraConfig.initialized():  # a sweep's report reads each job's summary.json
+        out = Path(HydraConfig.get().runtime.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        result = {"job": _job_name(out), **result, "task": cfg.task.name, "model": cfg.model.name,
+                  "binarizer": cfg.binarizer.name, "block": cfg.block.name, "seed": cfg.seed,
+                  "cost_size": list(size), "wall_time_s": time.perf_counter() - start}
+        (out / "summary.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 def _per_output(cfg: DictConfig, task: Any, cost: complexity.Cost) -> dict[str, float]:

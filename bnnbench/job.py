@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -134,8 +134,15 @@ def describe_data(cfg: Mapping[str, Any]) -> Any:
     """The data's description without reading its files when they are absent (mode=cost).
 
     Builds the data module when it can; a data set whose folder is missing is described from
-    its class (kind, channels, classes) and the configured image size.
+    its class (kind, channels, classes) and the configured image size. With mode=cost,
+    `cost_classes` (when set) replaces the number of classes (ImageNet's 1000 without its folders).
     """
+    info = _describe_data(cfg)
+    classes = cfg.get("cost_classes") if cfg.get("mode") == "cost" else None
+    return info if classes is None else replace(info, num_classes=int(classes))
+
+
+def _describe_data(cfg: Mapping[str, Any]) -> Any:
     from bnnbench.data.info import DataInfo
 
     try:
