@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from bnnbench.models.layers import BlockChoice, Expand, Readout, expanded_stem
+from bnnbench.models.layers import READOUTS, BlockChoice, Expand, Readout, expanded_stem
 
 CIFAR_MAX_SIZE = 64  # inputs up to this size get the CIFAR stems (stride 1, no max-pool)
 
@@ -25,16 +25,27 @@ def scale_widths(widths: Sequence[int], width_mult: float) -> list[int]:
     return [max(1, int(round(w * width_mult))) for w in widths]
 
 
+HEAD_READOUTS = (*READOUTS, "full")  # full: the classifier reads every replica (ES-BNN Table 6's FC)
+
+
 class ClassifierHead(nn.Module):
-    """Readout of the base width of expanded features -> global average pool -> real Linear."""
+    """Readout of the base width of expanded features -> global average pool -> real Linear.
+
+    `readout="full"` instead feeds the classifier the whole expanded width (channels x
+    expansion inputs), as ES-BNN's ImageNet ResNet-18 does: its Table 6 FC FLOPs grow from
+    0.005e8 (512 x 1000) to 0.041e8 (8 x 512 x 1000, tau*g = 8 in the last layer).
+    """
 
     def __init__(self, channels: int, num_classes: int, expansion: int = 1, readout: str = "first") -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        self.readout = Readout(channels, expansion, readout)
+        if readout not in HEAD_READOUTS:
+            raise ValueError(f"readout must be one of {HEAD_READOUTS}, got {readout!r}")
+        full = readout == "full"
+        self.readout = nn.Identity() if full else Readout(channels, expansion, readout)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(channels * expansion if full else channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.pool(self.readout(x)).flatten(1))
