@@ -19,7 +19,9 @@ class ReportRow:
     """One line of the report: ours over seeds, the paper's number, their difference."""
 
     label: str
-    status: str  # ok | partial (some jobs failed) | failed | missing (no job) | extra (no paper row)
+    # ok | partial (some jobs failed) | failed | missing (no job) | extra (no paper row) |
+    # not built (a paper row with no `match`: a method this framework does not build)
+    status: str
     seeds: list[int] = field(default_factory=list)
     ours: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, std; nan for one seed)
     cost: dict[str, float] = field(default_factory=dict)  # Params / OPs, ours (counts)
@@ -99,7 +101,10 @@ def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None
     for paper_row in table.rows:
         mine = [j for j in jobs if matches(paper_row, job_keys(j, data[j["job"]]))]
         claimed |= {j["job"] for j in mine}
-        rows.append(_summarise(paper_row.label, mine, table, dict(paper_row.paper.get(dataset, {}))))
+        row = _summarise(paper_row.label, mine, table, dict(paper_row.paper.get(dataset, {})))
+        if not paper_row.match:
+            row.status = "not built"
+        rows.append(row)
     for j in jobs:
         if j["job"] not in claimed:
             extra = _summarise(j["job"], [j], table, {})
