@@ -158,3 +158,16 @@ def _sr_fast() -> list[str]:
 
 
 _FAST_BY_TASK = {"cls": _cls_rows_fast, "seg": _seg_fast, "depth": _seg_fast, "det": _det_fast, "sr": _sr_fast}
+
+
+RECIPES = sorted(p.stem for p in (CONF / "experiment" / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", RECIPES)
+def test_every_paper_recipe_composes_over_its_cpu_proxy(experiment):
+    # conf/experiment/recipes/<experiment>.yaml turns the experiment's CPU proxy into the paper's setting
+    proxy = make_cfg(f"experiment={experiment}", tiny=False)
+    paper = make_cfg(f"experiment={experiment}", f"+experiment/recipes={experiment}", tiny=False)
+    assert proxy.trainer.accelerator == "cpu" and paper.trainer.accelerator != "cpu"
+    assert proxy.model.name == paper.model.name and proxy.model != paper.model  # a narrow preset vs the paper's
+    assert proxy.data.name != paper.data.name and "root" in paper.data
