@@ -55,3 +55,22 @@ def test_split_is_deterministic_per_seed() -> None:
     assert torch.equal(a.val_set.images, b.val_set.images)
     assert torch.equal(_labels(a.val_set), _labels(b.val_set))
     assert not torch.equal(a.val_set.images, c.val_set.images)
+
+
+def test_noise_is_fixed_per_data_seed_at_the_originals_resolution() -> None:
+    clean = _module(normalize=False, image_size=[8, 8]).test_set.images
+    noisy = _module(normalize=False, image_size=[8, 8], noise=0.3).test_set.images
+    again = _module(normalize=False, image_size=[8, 8], noise=0.3).test_set.images
+    assert torch.equal(noisy, again)  # a fixed data set, not an augmentation
+    assert not torch.equal(noisy, _module(normalize=False, image_size=[8, 8], noise=0.3, seed=1).test_set.images)
+    # at 8x8 bilinear resizing is the identity, so noisy - clean is the clamped N(0, 0.3^2) noise
+    delta = noisy - clean
+    inside = (noisy > 0) & (noisy < 1)
+    assert 0.2 < delta[inside].std().item() < 0.35  # (clamping at 0 and 1 biases the kept values)
+    assert torch.equal(delta[:, 0], delta[:, 1])  # one grey noise for the three channels
+    try:
+        build("digits", noise=-0.1)
+    except ValueError as err:
+        assert "noise must be >= 0, got -0.1" in str(err)
+    else:
+        raise AssertionError("negative noise accepted")
