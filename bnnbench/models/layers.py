@@ -24,6 +24,9 @@ READOUTS = ("first", "mean")
 ConvFactory = Callable[..., nn.Module]
 
 
+ACTS = ("auto", "relu", "none")  # a model's activation between slots
+
+
 class LearnableBias(nn.Module):
     """x + b with a learnable (1, C, 1, 1) bias, init 0 (ReActNet / BiDense "move")."""
 
@@ -191,3 +194,14 @@ def expanded_stem(conv: nn.Module, channels: int, expansion: int, act: bool = Fa
     if act:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def activation_layer(act: str, block: BlockChoice, kind: type[nn.Module] = nn.ReLU) -> nn.Module:
+    """The model's activation between slots: `auto` is `kind` when the activations stay real
+    (binarizer fp: the 32-bit reference) and none for binary ones, whose blocks bring their
+    own (a ReLU before sign() would make every input +1)."""
+    if act not in ACTS:
+        raise ValueError(f"act must be one of {ACTS}, got {act!r}")
+    if act == "relu" or (act == "auto" and not block.binarizer.binary):
+        return kind()
+    return nn.Identity()

@@ -16,8 +16,8 @@ from torchvision.ops import SqueezeExcitation
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, expanded_stem, is_cifar_size
-from bnnbench.models.layers import Readout
-from bnnbench.models.shufflenet import activation_layer, separate_slots, unit_residual
+from bnnbench.models.layers import Readout, activation_layer
+from bnnbench.models.shufflenet import separate_slots, unit_residual
 
 VARIANTS = ("large", "small")
 BlockLike = str | Mapping[str, Any]

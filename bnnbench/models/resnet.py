@@ -16,6 +16,7 @@ from bnnbench.models.cls_common import (
     is_cifar_size,
     scale_widths,
 )
+from bnnbench.models.layers import activation_layer
 
 BlockLike = str | Mapping[str, Any]
 
@@ -24,6 +25,9 @@ class ResNet(nn.Module):
     """Real stem, then per stage `depths[i]` basic blocks of two 3x3 conv slots, each slot a
     block with its own shortcut (`bireal`: BN(conv(B(x))) + x, downsampling by AvgPool2 ->
     real 1x1 -> BN), average pool and a real FC.
+
+    With a real-valued binarizer (fp) a ReLU follows each slot (conv -> BN -> + shortcut -> ReLU,
+    He et al. 2016's order), so the 32-bit reference is not a linear network.
 
     Stem: 7x7/s2 conv + BN + 3x3/s2 max-pool (ImageNet), or 3x3/s1 conv + BN (CIFAR-sized
     inputs). The first stage keeps the stem's width and size; later stages halve the size.
@@ -58,10 +62,16 @@ class ResNet(nn.Module):
                 convs.append(block(cin, width, 3, stride, 1))
                 cin = width
         self.features = nn.Sequential(*convs)
+        # ReLU after each slot for the 32-bit reference (binarizer fp), whose identity "binarizer"
+        # would otherwise leave the network linear; nothing for binary ones (sign() is theirs)
+        self.act = activation_layer("auto", block)
         self.head = ClassifierHead(widths[-1], num_classes, block.final_expansion, readout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(self.stem(x)))
+        x = self.stem(x)
+        for slot in self.features:
+            x = self.act(slot(x))
+        return self.head(x)
 
 
 def _resnet(

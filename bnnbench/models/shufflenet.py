@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, ClassifierHead, expanded_stem, is_cifar_size
-from bnnbench.models.layers import replica_cat
+from bnnbench.models.layers import activation_layer, replica_cat
 from bnnbench.registry import parse_component
 
 # ShuffleNet V1 Table 1: output widths of stages 2-4 for each number of groups g (1x)
@@ -19,7 +19,6 @@ STAGE_WIDTHS: dict[int, tuple[int, int, int]] = {
     1: (144, 288, 576), 2: (200, 400, 800), 3: (240, 480, 960), 4: (272, 544, 1088), 8: (384, 768, 1536),
 }
 STEM_WIDTH = 24
-ACTS = ("auto", "relu", "none")
 BlockLike = str | Mapping[str, Any]
 
 
@@ -46,17 +45,6 @@ def unit_residual(choice: bool | None, block: BlockChoice) -> bool:
         return bool(choice)
     name = parse_component(block.options["base"], "block")[0] if block.name == "es" else block.name
     return name == "plain"
-
-
-def activation_layer(act: str, block: BlockChoice, kind: type[nn.Module] = nn.ReLU) -> nn.Module:
-    """The model's activation between slots: `auto` is `kind` when the activations stay real
-    (binarizer fp: the 32-bit reference) and none for binary ones, whose blocks bring their
-    own (a ReLU before sign() would make every input +1)."""
-    if act not in ACTS:
-        raise ValueError(f"act must be one of {ACTS}, got {act!r}")
-    if act == "relu" or (act == "auto" and not block.binarizer.binary):
-        return kind()
-    return nn.Identity()
 
 
 class ShuffleUnit(nn.Module):

@@ -129,3 +129,19 @@ def test_bad_kwargs_are_rejected():
         models.build("resnet20", width_mult=0)
     with pytest.raises(KeyError, match="valid choices"):
         models.build("resnet20", block="bireel")
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18"])
+def test_the_32_bit_resnet_is_not_a_linear_network(name):
+    # with binarizer fp the "binarizer" is the identity, so without a ReLU after each slot the whole
+    # ResNet would be affine in eval mode: f((a + b) / 2) == (f(a) + f(b)) / 2 for any a, b
+    torch.manual_seed(0)
+    fp = models.build(name, binarizer="fp", num_classes=10, widths=[8, 8, 16, 16][: 4 if name == "resnet18" else 3]).eval()
+    a, b = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        gap = (fp((a + b) / 2) - (fp(a) + fp(b)) / 2).abs().max()
+    assert gap > 1e-2
+    assert isinstance(fp.act, torch.nn.ReLU)
+    binary = models.build(name, binarizer="bireal", num_classes=10)
+    assert isinstance(binary.act, torch.nn.Identity)  # sign() is the binary nets' nonlinearity
+    assert binary.state_dict().keys() == models.build(name, binarizer="fp", num_classes=10).state_dict().keys()
