@@ -152,6 +152,12 @@ def _cost(cfg: DictConfig, model: torch.nn.Module, info: Any) -> complexity.Cost
     return complexity.count(model, (info.in_channels, *size), elementwise=bool(cfg.get("cost_elementwise", False)))
 
 
+def _identity(cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """What a job's summary.json names it by: its folder, task, model, binarizer, block and seed."""
+    return {"job": _job_name(out), "task": cfg.task.name, "model": cfg.model.name,
+            "binarizer": cfg.binarizer.name, "block": cfg.block.name, "seed": cfg.seed}
+
+
 def count_only(cfg: DictConfig) -> dict[str, Any]:
     """mode=cost: the model's Params/BOPs/FLOPs/OPs at `cost_size` (or the data's image size) with
     `cost_classes` classes (or the data's); in a sweep also written to the job's summary.json."""
@@ -168,9 +174,7 @@ def count_only(cfg: DictConfig) -> dict[str, Any]:
     if HydraConfig.initialized():  # a sweep's report reads each job's summary.json
         out = Path(HydraConfig.get().runtime.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        result = {"job": _job_name(out), **result, "task": cfg.task.name, "model": cfg.model.name,
-                  "binarizer": cfg.binarizer.name, "block": cfg.block.name, "seed": cfg.seed,
-                  "cost_size": list(size), "wall_time_s": time.perf_counter() - start}
+        result = {**_identity(cfg, out), **result, "cost_size": list(size), "wall_time_s": time.perf_counter() - start}
         (out / "summary.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -268,13 +272,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     wall = time.perf_counter() - start
     result = {
-        "job": _job_name(out),
+        **_identity(cfg, out),
         "mode": mode,
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "binarizer": cfg.binarizer.name,
-        "block": cfg.block.name,
-        "seed": cfg.seed,
         **metrics,
         **cost_row,
         "wall_time_s": wall,

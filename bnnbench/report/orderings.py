@@ -22,8 +22,6 @@ from scipy.stats import kendalltau
 from bnnbench.report.aggregate import ReportRow
 from bnnbench.report.paper_tables import PaperTable
 
-VERDICTS = ("reproduced", "reversed", "within spread", "spread unknown")
-
 
 @dataclass(frozen=True)
 class Pair:
@@ -34,7 +32,7 @@ class Pair:
     paper_gap: float
     ours_gap: float
     se: float  # nan when a row has a single seed
-    verdict: str
+    verdict: str  # reproduced | reversed | within spread | spread unknown
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,9 @@ class Orderings:
     pairs: tuple[Pair, ...]
     tau: float  # nan with fewer than two rows
 
-    def count(self, verdict: str, same_sign: bool | None = None) -> int:
-        """How many pairs have `verdict` (and, if given, our gap of the paper's sign or not)."""
-        return sum(p.verdict == verdict and (same_sign is None or (p.ours_gap * p.paper_gap > 0) == same_sign)
-                   for p in self.pairs)
+    def count(self, verdict: str) -> int:
+        """How many pairs have `verdict` (reproduced, reversed, within spread or spread unknown)."""
+        return sum(p.verdict == verdict for p in self.pairs)
 
     def summary(self) -> str:
         """One line: pairs in the paper's order, resolved either way, within the spread, and tau."""
