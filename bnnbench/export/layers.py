@@ -10,7 +10,8 @@ channels folded in; scale and bias hold the activation level, the weight scale, 
 and a folded BN. What runs where:
 
 - Per-channel thresholds (static or DAB's per-sample ones) are applied while packing; the conv
-  runs on bits (Triton kernels on GPU, their torch reference on CPU).
+  runs on bits (Triton kernels on GPU, the compiled popcount kernels on CPU, or their torch
+  reference where neither runs).
 - AdaBin's offsets: conv(A, W) with A = a s + c (0 in the padding) and W = a_w s_w + b_w expands
   into a a_w conv(s, s_w) + a b_w conv(s, 1) + c a_w conv(M, s_w) + c b_w conv(M, 1), M the
   in-image mask. The first two come from packed convs on the same packed input (the second with
@@ -214,18 +215,22 @@ class PackedConv(nn.Module):
             x = x - self.shift.view(1, -1, 1, 1)
         thr, alpha = self.stats(x) if self.stats is not None else (None, None)
         thr = c.threshold if thr is None else thr
+        if alpha is None and self.channel_scale is not None:
+            alpha = self.channel_scale.expand(x.shape[0], -1)
+        sample_scale = None
+        if alpha is not None and c.in_channels == c.groups:  # each output reads one input channel: exact on bits
+            idx = torch.arange(c.out_channels, device=x.device) // (c.out_channels // c.groups)
+            sample_scale = alpha[:, idx].contiguous()
+        if self.ones_packed is None and (alpha is None or sample_scale is not None):
+            # the packed layer itself: binarize-and-pack, conv and epilogue (one call on the CPU kernels)
+            return c(x, threshold=thr, sample_scale=sample_scale, residual=residual)
         xp = binarize_pack(x, thr, c.groups, backend=c.backend)
         if self.ones_packed is not None:
             extra = self._offset_terms(xp, x)
             residual = extra if residual is None else residual + extra
-        if alpha is None and self.channel_scale is not None:
-            alpha = self.channel_scale.expand(x.shape[0], -1)
-        if alpha is None:
-            return self._conv(xp, c.weight_packed, scale=c.scale, bias=c.bias, residual=residual)
-        if c.in_channels == c.groups:  # each output reads one input channel: exact on bits
-            idx = torch.arange(c.out_channels, device=x.device) // (c.out_channels // c.groups)
-            return self._conv(xp, c.weight_packed, scale=c.scale, bias=c.bias,
-                              sample_scale=alpha[:, idx].contiguous(), residual=residual)
+        if alpha is None or sample_scale is not None:
+            return self._conv(xp, c.weight_packed, scale=c.scale, bias=c.bias, sample_scale=sample_scale,
+                              residual=residual)
         return self._channel_scaled(x, xp, thr, alpha, residual)
 
     def extra_repr(self) -> str:

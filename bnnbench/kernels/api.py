@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from bnnbench.kernels import cpu
 from bnnbench.kernels.backend import MAX_INT32_OFFSET, MAX_KERNEL, resolve_backend
 from bnnbench.kernels.packing import (
     check_threshold,
@@ -43,7 +44,7 @@ def choose_impl(impl: str, in_channels_per_group: int, out_channels_per_group: i
     return "dot" if in_channels_per_group >= 32 and out_channels_per_group >= 16 else "xor"
 
 
-def _check_conv(
+def check_conv(
     x_shape: tuple[int, ...],
     in_channels: int,
     cout: int,
@@ -60,6 +61,7 @@ def _check_conv(
     impl: str,
     device: torch.device,
 ) -> tuple[tuple[int, int], tuple[int, int], str, int, int]:
+    """Validate a conv's arguments; (stride, padding, resolved impl, Ho, Wo) or ValueError."""
     n, h, w = x_shape
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"groups={groups!r} is not valid; expected a positive int")
@@ -136,6 +138,11 @@ def _run_conv(
     if backend == "reference":
         acc = packed_conv2d_reference(x_packed, w_packed, in_channels, stride, padding, groups)
         return epilogue_reference(acc, **epilogue, out_dtype=out_dtype)
+    if backend == "cpu":
+        weights = cpu.prepack_weights(w_packed, in_channels // groups)
+        return cpu.conv2d_packed(
+            x_packed, weights, in_channels, stride, padding, groups, **epilogue, out_dtype=out_dtype
+        )
     from bnnbench.kernels.triton_conv import packed_conv2d_triton
 
     for name in ("scale", "bias"):
@@ -194,7 +201,7 @@ def packed_conv2d(
             f"{num_words(cin_g)} weight words and {groups * num_words(cin_g)} activation words "
             f"per pixel, got {wg} and {wtot}"
         )
-    stride, padding, impl, ho, wo = _check_conv(
+    stride, padding, impl, ho, wo = check_conv(
         (n, h, w),
         in_channels,
         cout,
@@ -242,8 +249,8 @@ def binarize_pack(
         check_threshold(threshold, n, c)
         if threshold.device != x.device:
             raise ValueError(f"threshold is on {threshold.device}; x is on {x.device}")
-    if resolve_backend(backend, x.device) == "reference":
-        return pack_activations(x, groups, threshold)
+    if resolve_backend(backend, x.device) in ("reference", "cpu"):
+        return pack_activations(x, groups, threshold)  # the CPU kernels pack inside their conv
     from bnnbench.kernels.triton_pack import binarize_pack_triton
 
     return binarize_pack_triton(x, threshold, groups)
@@ -277,7 +284,7 @@ def binary_conv2d(
         out_dtype = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
     n, c, h, w = x.shape
     cout, cin_g, kh, kw = weight.shape
-    stride, padding, impl, ho, wo = _check_conv(
+    stride, padding, impl, ho, wo = check_conv(
         (n, h, w),
         c,
         cout,
@@ -299,7 +306,10 @@ def binary_conv2d(
     be = _fit_backend(
         be_pack, backend, n * h * w * groups * wg, cout * kh * kw * wg, n * ho * wo, (kh, kw)
     )
+    epilogue = {"scale": scale, "bias": bias, "sample_scale": sample_scale, "residual": residual}
+    if be == "cpu":  # packs x straight into the kernel's word planes
+        weights = cpu.prepack_weights(pack_weights(weight), cin_g)
+        return cpu.conv2d_float(x, weights, stride, padding, groups, **epilogue, out_dtype=out_dtype)
     x_packed = binarize_pack(x, None, groups, backend=be_pack)
     w_packed = pack_weights(weight)
-    epilogue = {"scale": scale, "bias": bias, "sample_scale": sample_scale, "residual": residual}
     return _run_conv(x_packed, w_packed, c, stride, padding, groups, epilogue, out_dtype, impl, be)

@@ -1,4 +1,5 @@
-"""Backend selection: compiled Triton (CUDA), Triton interpreter (CPU), or the torch reference.
+"""Backend selection: compiled Triton (CUDA), the CPU popcount kernels, the Triton interpreter (CPU),
+or the torch reference.
 
 ``backend="auto"`` resolves as follows:
 
@@ -6,12 +7,14 @@
 - CPU tensors: the Triton kernels when they run in the Triton interpreter, i.e. ``TRITON_INTERPRET=1``
   was set before the kernel modules (``bnnbench.kernels.triton_*``) were first imported (triton
   decides interpreter vs compiler when ``@triton.jit`` runs, at module import); otherwise the
-  reference, so CPU users without the interpreter still get exact results.
+  compiled CPU kernels (`bnnbench.kernels.cpu`, built on first use) where they build, else the
+  reference, so CPU users without a compiler still get exact results.
 
 Convs with a kernel side > 32 or operands too large for int32 offsets run on the reference under
 "auto" (and raise ValueError under "triton").
 
 ``backend="triton"`` forces the kernels and raises RuntimeError where they cannot run;
+``backend="cpu"`` forces the CPU kernels (RuntimeError on CUDA tensors or where they do not build);
 ``backend="reference"`` always uses the pure-torch path. Triton is imported only when needed.
 """
 
@@ -23,7 +26,7 @@ import os
 
 import torch
 
-BACKENDS = ("auto", "triton", "reference")
+BACKENDS = ("auto", "triton", "cpu", "reference")
 # Limits of the Triton conv path (tap rows / columns are int32 bit masks; offsets are int32).
 MAX_KERNEL = 32
 MAX_INT32_OFFSET = 2**31 - 1
@@ -59,11 +62,19 @@ def kernels_interpreted() -> bool:
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """Map ``backend`` ("auto" | "triton" | "reference") to "triton" or "reference" for ``device``."""
+    """Map ``backend`` ("auto" | "triton" | "cpu" | "reference") to the one that runs on ``device``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not valid; choose one of {BACKENDS}")
     if backend == "reference":
         return "reference"
+    if backend == "cpu":
+        from bnnbench.kernels import cpu
+
+        if device.type != "cpu":
+            raise RuntimeError(f"backend='cpu' runs on CPU tensors; these are on {device.type}")
+        if not cpu.available():
+            raise RuntimeError(f"backend='cpu': {cpu.unavailable_reason()}")
+        return "cpu"
     if device.type == "cuda":
         if triton_available():
             return "triton"
@@ -74,6 +85,11 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if device.type == "cpu" and interpreter_requested() and triton_available():
         if kernels_interpreted():
             return "triton"
+    if backend == "auto" and device.type == "cpu":
+        from bnnbench.kernels import cpu
+
+        if cpu.available():
+            return "cpu"
     if backend == "triton":
         raise RuntimeError(
             f"backend='triton' on {device.type} tensors needs the Triton interpreter: set "

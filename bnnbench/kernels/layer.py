@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bnnbench.kernels.api import binarize_pack, choose_impl, packed_conv2d
-from bnnbench.kernels.packing import num_words, pack_weights
+from bnnbench.kernels import cpu
+from bnnbench.kernels.api import check_conv, binarize_pack, choose_impl, packed_conv2d
+from bnnbench.kernels.backend import resolve_backend
+from bnnbench.kernels.packing import check_threshold, num_words, pack_weights
 
 
 class PackedBinaryConv2d(nn.Module):
@@ -104,10 +106,12 @@ class PackedBinaryConv2d(nn.Module):
     ) -> torch.Tensor:
         """Binarize-and-pack x (runtime threshold (C,) or (N, C) overrides the stored one), conv."""
         t = self.threshold if threshold is None else threshold
-        x_packed = binarize_pack(x, t, self.groups, backend=self.backend)
         out_dtype = self.out_dtype or (
             x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
         )
+        if resolve_backend(self.backend, x.device) == "cpu":
+            return self._forward_cpu(x, t, sample_scale, residual, out_dtype)
+        x_packed = binarize_pack(x, t, self.groups, backend=self.backend)
         return packed_conv2d(
             x_packed,
             self.weight_packed,
@@ -123,6 +127,49 @@ class PackedBinaryConv2d(nn.Module):
             impl=self.impl,
             backend=self.backend,
         )
+
+    def _cpu_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weights in the CPU kernels' 64-bit layout, prepacked once (again if they change)."""
+        w = self.weight_packed
+        key = (w.data_ptr(), w._version, tuple(w.shape))
+        cached = self.__dict__.get("_cpu_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, cpu.prepack_weights(w, self.in_channels // self.groups))
+            self.__dict__["_cpu_cache"] = cached
+        return cached[1]
+
+    def _forward_cpu(
+        self,
+        x: torch.Tensor,
+        threshold: torch.Tensor | None,
+        sample_scale: torch.Tensor | None,
+        residual: torch.Tensor | None,
+        out_dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """Pack, conv and epilogue in one call of the CPU kernels (same checks as packed_conv2d)."""
+        if x.dim() != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W); got shape {tuple(x.shape)}")
+        n, c = x.shape[:2]
+        if c != self.in_channels:
+            raise ValueError(f"x has {c} channels; this layer takes {self.in_channels}")
+        if threshold is not None:
+            check_threshold(threshold, n, c)
+        kh, kw = self.kernel_size
+        stride, padding, _, _, _ = check_conv(
+            (n, x.shape[2], x.shape[3]), c, self.out_channels, c // self.groups, (kh, kw),
+            self.stride, self.padding, self.groups, self.scale, self.bias, sample_scale, residual,
+            out_dtype, self.impl, x.device,
+        )
+        return cpu.conv2d_float(
+            x, self._cpu_weights(), stride, padding, self.groups, threshold=threshold,
+            scale=self.scale, bias=self.bias, sample_scale=sample_scale, residual=residual,
+            out_dtype=out_dtype,
+        )
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_cpu_cache", None)  # derived from weight_packed; rebuilt on demand
+        return state
 
     def weight_bytes(self) -> int:
         """Bytes of the packed 1-bit weights (word padding included; scale/bias not counted)."""

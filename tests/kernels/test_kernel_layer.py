@@ -52,7 +52,8 @@ def test_layer_weight_bytes_and_state_dict() -> None:
 
 
 def test_import_is_light_and_cpu_falls_back_to_reference() -> None:
-    # Without the interpreter, CPU calls must use the torch reference and never import triton.
+    # Without the interpreter and with the compiled CPU kernels switched off, CPU calls must use
+    # the torch reference and never import triton (tests/kernels/test_cpu_backend.py: with them).
     code = (
         "import sys, torch, torch.nn.functional as F\n"
         "import bnnbench.kernels as K\n"
@@ -72,6 +73,7 @@ def test_import_is_light_and_cpu_falls_back_to_reference() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["CUDA_VISIBLE_DEVICES"] = ""
+    env["BNNBENCH_CPU_KERNEL"] = "0"
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )

@@ -1,0 +1,181 @@
+"""The compiled CPU popcount kernels: bit-exact against F.conv2d(sign(x), sign(w)) with zero padding,
+epilogue bit-identical to the torch reference, every SIMD variant compiled in, and the fallback
+to the reference where they cannot be built. Nothing here is timed (see experiments/kernels)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bnnbench.kernels import (
+    PackedBinaryConv2d,
+    binary_conv2d,
+    cpu,
+    pack_activations,
+    pack_weights,
+    packed_conv2d,
+    resolve_backend,
+)
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason=f"CPU kernels: {cpu.unavailable_reason()}")
+VARIANTS = cpu.simd_variants() if cpu.available() else []
+
+
+def sign(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t >= 0, 1.0, -1.0)
+
+
+def random_shapes(count: int, seed: int) -> list[dict]:
+    """Odd sizes, strides 1-3, padding 0-3 per side, kernels 1-5 (not square), groups, depth-wise,
+    C_in / groups not a multiple of 64 (and > 64: several words)."""
+    rng = random.Random(seed)
+    shapes = []
+    for _ in range(count):
+        groups = rng.choice([1, 1, 1, 2, 3])
+        cin_g = rng.choice([1, 3, 31, 32, 33, 63, 64, 65, 100, 129])
+        cout_g = rng.choice([1, 2, 3, 4, 5, 8, 9])
+        kh, kw = rng.randint(1, 5), rng.randint(1, 5)
+        sh, sw = rng.randint(1, 3), rng.randint(1, 3)
+        ph, pw = rng.randint(0, 3), rng.randint(0, 3)
+        h, w = rng.randint(max(1, kh - 2 * ph), 13), rng.randint(max(1, kw - 2 * pw), 21)
+        shapes.append(dict(n=rng.randint(1, 3), cin=cin_g * groups, cout=cout_g * groups, h=h, w=w,
+                           kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups))
+    shapes.append(dict(n=2, cin=48, cout=48, h=9, w=11, kernel=(3, 3), stride=(1, 1), padding=(1, 1), groups=48))
+    shapes.append(dict(n=1, cin=64, cout=64, h=7, w=7, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=64))
+    shapes.append(dict(n=1, cin=256, cout=24, h=6, w=5, kernel=(1, 1), stride=(1, 1), padding=(0, 0), groups=1))
+    return shapes
+
+
+@pytest.mark.parametrize("simd", VARIANTS)
+@pytest.mark.parametrize("shape", random_shapes(40, seed=7), ids=lambda s: "x".join(map(str, (s["cin"], s["cout"], *s["kernel"], *s["stride"], *s["padding"], s["groups"]))))
+def test_conv_is_exact_against_float_conv(shape: dict, simd: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape["n"], shape["cin"], shape["h"], shape["w"], generator=g)
+    w = torch.randn(shape["cout"], shape["cin"] // shape["groups"], *shape["kernel"], generator=g)
+    x[0, 0, 0, 0] = 0.0  # sign(0) = +1
+    stride, padding, groups = shape["stride"], shape["padding"], shape["groups"]
+    expected = F.conv2d(sign(x), sign(w), None, stride, padding, 1, groups).round().to(torch.int32)
+    weights = cpu.prepack_weights(pack_weights(w), shape["cin"] // groups)
+    from_float = cpu.conv2d_float(x, weights, stride, padding, groups, out_dtype=torch.int32, simd=simd)
+    assert torch.equal(from_float, expected)
+    from_packed = cpu.conv2d_packed(pack_activations(x, groups), weights, shape["cin"], stride, padding,
+                                    groups, out_dtype=torch.int32, simd=simd)
+    assert torch.equal(from_packed, expected)
+
+
+@pytest.mark.parametrize("simd", VARIANTS)
+def test_epilogue_is_bit_identical_to_the_reference(simd: str) -> None:
+    # y = count * scale[c] * sample_scale[n(, c)] + bias[c] + residual, fp32 in that order
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(3, 70, 9, 10, generator=g), torch.randn(12, 70, 3, 3, generator=g)
+    scale, bias = torch.rand(12, generator=g) + 0.1, torch.randn(12, generator=g)
+    residual = torch.randn(3, 12, 5, 5, generator=g)
+    for sample_scale in (torch.rand(3, generator=g), torch.rand(3, 12, generator=g), None):
+        kw = dict(scale=scale, bias=bias, sample_scale=sample_scale, residual=residual)
+        ref = binary_conv2d(x, w, 2, 1, **kw, backend="reference")
+        weights = cpu.prepack_weights(pack_weights(w), 70)
+        got = cpu.conv2d_float(x, weights, (2, 2), (1, 1), 1, **kw, simd=simd)
+        assert torch.equal(got, ref)
+    half = cpu.conv2d_float(x, weights, (2, 2), (1, 1), 1, scale=scale, out_dtype=torch.float16, simd=simd)
+    assert half.dtype == torch.float16
+    assert torch.equal(half, binary_conv2d(x, w, 2, 1, scale=scale, out_dtype=torch.float16, backend="reference"))
+
+
+@pytest.mark.parametrize("simd", VARIANTS)
+def test_thresholds_per_channel_and_per_sample(simd: str) -> None:
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(2, 40, 6, 17, generator=g), torch.randn(8, 40, 3, 3, generator=g)
+    x[1, 3, 2, 5] = float("nan")  # NaN packs as -1, like the reference
+    for t in (torch.randn(40, generator=g), torch.randn(2, 40, generator=g)):
+        layer = PackedBinaryConv2d.from_float(w, 1, 1, backend="cpu")
+        ref = PackedBinaryConv2d.from_float(w, 1, 1, backend="reference")
+        assert torch.equal(layer(x, threshold=t), ref(x, threshold=t))
+        xp = pack_activations(x, 1, t)
+        weights = cpu.prepack_weights(pack_weights(w), 40)
+        got = cpu.conv2d_float(x, weights, (1, 1), (1, 1), 1, threshold=t, out_dtype=torch.int32, simd=simd)
+        assert torch.equal(got, packed_conv2d(xp, pack_weights(w), 40, 1, 1, out_dtype=torch.int32,
+                                              backend="reference"))
+
+
+def test_public_entry_points_on_the_cpu_backend() -> None:
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(2, 96, 7, 8, generator=g), torch.randn(32, 48, 3, 3, generator=g)
+    kw = dict(stride=1, padding=1, groups=2, scale=torch.rand(32, generator=g), bias=torch.randn(32, generator=g))
+    ref = binary_conv2d(x, w, **kw, backend="reference")
+    assert torch.equal(binary_conv2d(x, w, **kw, backend="cpu"), ref)
+    xp, wp = pack_activations(x, 2), pack_weights(w)
+    assert torch.equal(packed_conv2d(xp, wp, 96, **kw, backend="cpu"), ref)
+    assert resolve_backend("cpu", torch.device("cpu")) == "cpu"
+
+
+def test_layer_prepacks_once_and_follows_new_weights() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(1, 64, 6, 6, generator=g)
+    w1, w2 = torch.randn(16, 64, 3, 3, generator=g), torch.randn(16, 64, 3, 3, generator=g)
+    layer = PackedBinaryConv2d.from_float(w1, 1, 1, backend="cpu")
+    assert torch.equal(layer(x), binary_conv2d(x, w1, 1, 1, backend="reference"))
+    first = layer._cpu_weights()
+    assert layer._cpu_weights() is first  # cached
+    layer.load_state_dict(PackedBinaryConv2d.from_float(w2, 1, 1).state_dict())  # in-place copy
+    assert torch.equal(layer(x), binary_conv2d(x, w2, 1, 1, backend="reference"))
+    with pytest.raises(ValueError, match="channels"):
+        layer(torch.randn(1, 63, 6, 6))
+
+
+def test_packed_weights_are_32x_smaller() -> None:
+    w = torch.randn(128, 128, 3, 3)
+    w64, _ = cpu.prepack_weights(pack_weights(w), 128)
+    assert w.numel() * 4 == 32 * w64.numel() * 8
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, **env}
+    full.pop("TRITON_INTERPRET", None)
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300)
+
+
+def test_without_a_compiler_auto_falls_back_to_the_reference(tmp_path) -> None:
+    code = (
+        "import torch, torch.nn.functional as F\n"
+        "import bnnbench.kernels as K\n"
+        "from bnnbench.kernels import cpu\n"
+        "assert not cpu.available(), 'built without a compiler?'\n"
+        "print('REASON', cpu.unavailable_reason())\n"
+        "assert K.resolve_backend('auto', torch.device('cpu')) == 'reference'\n"
+        "x, w = torch.randn(2, 7, 5, 5), torch.randn(3, 7, 3, 3)\n"
+        "s = lambda t: torch.where(t >= 0, 1.0, -1.0)\n"
+        "assert torch.equal(K.binary_conv2d(x, w, 1, 1), F.conv2d(s(x), s(w), None, 1, 1))\n"
+        "try:\n"
+        "    K.binary_conv2d(x, w, backend='cpu')\n"
+        "except RuntimeError as e:\n"
+        "    print('ERROR', e)\n"
+        "else:\n"
+        "    raise AssertionError('backend=cpu without the kernels did not raise')\n"
+    )
+    # an empty cache and no usable compiler: the build fails and the reference runs
+    done = _run(code, BNNBENCH_KERNEL_CACHE=str(tmp_path), CXX=str(tmp_path / "no-such-compiler"))
+    assert done.returncode == 0, done.stderr
+    assert "REASON could not build the CPU kernels" in done.stdout
+    assert "ERROR backend='cpu': could not build" in done.stdout
+    disabled = _run(code, BNNBENCH_CPU_KERNEL="0")
+    assert disabled.returncode == 0, disabled.stderr
+    assert "REASON disabled by BNNBENCH_CPU_KERNEL" in disabled.stdout
+
+
+def test_auto_picks_the_cpu_kernels_and_never_imports_triton() -> None:
+    code = (
+        "import sys, torch\n"
+        "import bnnbench.kernels as K\n"
+        "assert K.resolve_backend('auto', torch.device('cpu')) == 'cpu'\n"
+        "x, w = torch.randn(1, 9, 6, 6), torch.randn(4, 9, 3, 3)\n"
+        "assert torch.equal(K.binary_conv2d(x, w, 1, 1), K.binary_conv2d(x, w, 1, 1, backend='reference'))\n"
+        "assert 'triton' not in sys.modules\n"
+    )
+    done = _run(code)
+    assert done.returncode == 0, done.stderr
