@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -c constraints.txt -e ".[test,wandb]"
+	$(PYTHON) -m bnnbench.kernels.cpu  # compiles the CPU popcount kernels once (torch reference without a compiler)
 	touch $(STAMP)
 
 run: install  ## the default job: BiDense (DAB + CFB) on the generated segmentation set
@@ -27,8 +28,9 @@ test-slow: install  ## the longer training runs
 bench: install  ## training-step time and peak memory of each binarizer relative to fp
 	$(PYTHON) experiments/bench/train_step.py $(ARGS)
 
-bench-kernel: install  ## packed binary conv vs cuDNN (needs a GPU; skips cleanly without one)
-	$(PYTHON) experiments/kernels/bench_kernels.py $(ARGS)
+bench-kernel: install  ## packed binary conv vs fp32 on this CPU (per layer, whole models); vs cuDNN where a GPU is
+	$(PYTHON) experiments/kernels/bench_cpu.py $(ARGS)
+	$(PYTHON) experiments/kernels/bench_kernels.py
 
 lint: install
 	$(PYTHON) -m ruff check bnnbench tests experiments

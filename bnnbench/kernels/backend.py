@@ -15,7 +15,11 @@ Convs with a kernel side > 32 or operands too large for int32 offsets run on the
 
 ``backend="triton"`` forces the kernels and raises RuntimeError where they cannot run;
 ``backend="cpu"`` forces the CPU kernels (RuntimeError on CUDA tensors or where they do not build);
-``backend="reference"`` always uses the pure-torch path. Triton is imported only when needed.
+``backend="reference"`` always uses the pure-torch path. ``backend="float"`` is the float baseline
+of the benchmarks: `PackedBinaryConv2d` then runs F.conv2d on sign(x - t) with its ±1 weights
+unpacked once and its per-channel scale and bias folded into them (what a float deployment of the
+same network runs); the functions on packed operands treat it as "reference". Triton is imported
+only when needed.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import os
 
 import torch
 
-BACKENDS = ("auto", "triton", "cpu", "reference")
+BACKENDS = ("auto", "triton", "cpu", "reference", "float")
 # Limits of the Triton conv path (tap rows / columns are int32 bit masks; offsets are int32).
 MAX_KERNEL = 32
 MAX_INT32_OFFSET = 2**31 - 1
@@ -65,7 +69,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     """Map ``backend`` ("auto" | "triton" | "cpu" | "reference") to the one that runs on ``device``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not valid; choose one of {BACKENDS}")
-    if backend == "reference":
+    if backend in ("reference", "float"):
         return "reference"
     if backend == "cpu":
         from bnnbench.kernels import cpu

@@ -10,12 +10,14 @@ per-sample-and-output-channel (N, C_out) scales.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bnnbench.kernels import cpu
 from bnnbench.kernels.api import check_conv, binarize_pack, choose_impl, packed_conv2d
 from bnnbench.kernels.backend import resolve_backend
-from bnnbench.kernels.packing import check_threshold, num_words, pack_weights
+from bnnbench.kernels.packing import check_threshold, num_words, pack_weights, unpack_weights
+from bnnbench.kernels.reference import epilogue_reference
 
 
 class PackedBinaryConv2d(nn.Module):
@@ -109,6 +111,8 @@ class PackedBinaryConv2d(nn.Module):
         out_dtype = self.out_dtype or (
             x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
         )
+        if self.backend == "float":
+            return self._forward_float(x, t, sample_scale, residual, out_dtype)
         if resolve_backend(self.backend, x.device) == "cpu":
             return self._forward_cpu(x, t, sample_scale, residual, out_dtype)
         x_packed = binarize_pack(x, t, self.groups, backend=self.backend)
@@ -166,9 +170,47 @@ class PackedBinaryConv2d(nn.Module):
             out_dtype=out_dtype,
         )
 
+    def _float_weights(self, folded: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """±1 weights as floats (times scale[c] if `folded`) and the bias, derived once."""
+        w = self.weight_packed
+        key = (w.data_ptr(), w._version, folded, None if self.scale is None else self.scale._version)
+        cached = self.__dict__.get("_float_cache")
+        if cached is None or cached[0] != key:
+            signs = unpack_weights(w, self.in_channels // self.groups).to(w.device)
+            if folded and self.scale is not None:
+                signs = signs * self.scale.view(-1, 1, 1, 1)
+            cached = (key, (signs, self.bias if folded else None))
+            self.__dict__["_float_cache"] = cached
+        return cached[1]
+
+    def _forward_float(
+        self,
+        x: torch.Tensor,
+        threshold: torch.Tensor | None,
+        sample_scale: torch.Tensor | None,
+        residual: torch.Tensor | None,
+        out_dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """The float baseline: F.conv2d on sign(x - t) with scale and bias folded into the conv."""
+        xf = x.float()
+        t = torch.zeros((), device=x.device)
+        if threshold is not None:
+            check_threshold(threshold, xf.shape[0], xf.shape[1])
+            t = threshold.float().reshape(-1 if threshold.dim() == 2 else 1, xf.shape[1], 1, 1)
+        s = torch.where(xf >= t, 1.0, -1.0)  # the packed bits, as floats
+        folded = sample_scale is None
+        weight, bias = self._float_weights(folded)
+        y = F.conv2d(s, weight, bias, self.stride, self.padding, 1, self.groups)
+        if not folded:  # a per-sample scale sits between the conv and the bias
+            y = epilogue_reference(y, self.scale, self.bias, sample_scale, None, torch.float32)
+        if residual is not None:
+            y = y + residual.float()
+        return y.to(out_dtype)
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_cpu_cache", None)  # derived from weight_packed; rebuilt on demand
+        state.pop("_float_cache", None)
         return state
 
     def weight_bytes(self) -> int:

@@ -179,3 +179,17 @@ def test_auto_picks_the_cpu_kernels_and_never_imports_triton() -> None:
     )
     done = _run(code)
     assert done.returncode == 0, done.stderr
+
+
+def test_float_baseline_layer_computes_the_same_conv() -> None:
+    # backend="float": F.conv2d on sign(x - t) with scale and bias folded into the weights
+    g = torch.Generator().manual_seed(5)
+    w, x = torch.randn(16, 24, 3, 3, generator=g), torch.randn(2, 24, 7, 7, generator=g)
+    kw = dict(scale=torch.rand(16, generator=g) + 0.5, bias=torch.randn(16, generator=g),
+              threshold=torch.randn(24, generator=g))
+    ref = PackedBinaryConv2d.from_float(w, 1, 1, **kw, backend="reference")
+    flt = PackedBinaryConv2d.from_float(w, 1, 1, **kw, backend="float")
+    res = torch.randn(2, 16, 7, 7, generator=g)
+    for extra in ({}, {"residual": res}, {"sample_scale": torch.rand(2, 16, generator=g)},
+                  {"threshold": torch.randn(2, 24, generator=g)}):
+        torch.testing.assert_close(flt(x, **extra), ref(x, **extra), rtol=1e-5, atol=1e-5)

@@ -3,6 +3,8 @@
 // Written by hand because no maintained package does this for PyTorch on x86 and ARM (Larq
 // Compute Engine and daBNN run TFLite / their own model formats on ARM only).
 //
+// Depth-wise convs (one input channel per group) run on byte planes instead (see below).
+//
 // Layout ("word planes"): the input of one conv is packed once into zero-padded, phase-split
 // planes of 64-bit words, shape (N, G * WG, SH, SW, HQ, WQ): word w of group g (channels
 // g * cin_g + 64 w ... + 63, bit b = channel 64 w + b, LSB first), stride phase (py, px) and
@@ -123,7 +125,8 @@ struct Geo {
 
   i64 plane_size() const { return HQ * WQ; }
   i64 words_per_sample() const { return G * WG * SH * SW * KS * plane_size(); }
-  i64 total_words() const { return N * words_per_sample() + kSlack; }
+  // + slack: the depth-wise loop reads up to KH rows past its last plane
+  i64 total_words() const { return N * words_per_sample() + (KH + 1) * WQ + kSlack; }
   // First word of copy j of plane (n, gw, py, px).
   i64 plane(i64 n, i64 gw, i64 py, i64 px, i64 j = 0) const {
     return ((((n * G * WG + gw) * SH + py) * SW + px) * KS + j) * plane_size();
@@ -156,6 +159,7 @@ Geo make_geo(i64 N, i64 C, i64 H, i64 W, i64 G, i64 cout, i64 KH, i64 KW, i64 SH
   g.HQ = (H + 2 * PH + SH - 1) / SH;
   g.WQ = ((W + 2 * PW + SW - 1) / SW + kMaxLanes - 1) / kMaxLanes * kMaxLanes;
   g.KS = (KW + SW - 1) / SW;
+  if (g.cin_g == 1 && KH * KW <= 255) g.KS = 1;  // depth-wise: byte planes, loads need no alignment
   return g;
 }
 
@@ -343,64 +347,74 @@ inline i64 border_correction(const Geo& g, const int32_t* tap_zero_c, i64 oy, i6
   return corr;
 }
 
+// Subtract the padded taps' contributions from the counts of output pixels x0 .. x0 + npix - 1 of
+// row oy (channel c) whose taps reach into the zero padding.
+inline void correct_borders(const Geo& g, const int32_t* tap_zero_c, i64 oy, i64 x0, i64 npix,
+                            int32_t* cnt) {
+  const bool row_border = oy * g.SH - g.PH < 0 || oy * g.SH - g.PH + g.KH > g.H;
+  for (i64 i = 0; i < npix; ++i) {
+    const i64 ox = x0 + i;
+    if (!row_border && ox * g.SW - g.PW >= 0) {
+      if (ox * g.SW - g.PW + g.KW <= g.W) {
+        // interior: skip to the first right-border pixel
+        const i64 last_inner = (g.W - g.KW + g.PW) / g.SW;  // largest ox with no right padding
+        i = std::max(i, std::min(npix, last_inner - x0 + 1) - 1);
+        continue;
+      }
+    }
+    cnt[i] -= static_cast<int32_t>(border_correction(g, tap_zero_c, oy, ox));
+  }
+}
+
+// The float epilogue of one row segment, the fp32 operations of the torch reference in its order
+// (a missing scale is a multiplication by 1 and a missing bias an addition of 0: exact, only the
+// sign of a zero can differ); or the raw counts. NL > 0: loops of fixed length NL (vectorised)
+// when the segment is that long.
+template <int NL>
+inline void store_row(const Geo& g, const Epilogue& e, i64 n, i64 c, i64 oy, i64 x0, i64 npix,
+                      const int32_t* cnt) {
+  const i64 o = ((n * g.cout + c) * g.HO + oy) * g.WO + x0;
+  constexpr int kBuf = NL > 0 ? NL : 1;
+  const bool whole = NL > 0 && npix == NL;
+  if (e.out_raw != nullptr) {
+    int32_t* out = e.out_raw + o;
+    if (whole) {
+      for (int i = 0; i < kBuf; ++i) out[i] = cnt[i];
+    } else {
+      for (i64 i = 0; i < npix; ++i) out[i] = cnt[i];
+    }
+    return;
+  }
+  const float sc = e.scale ? e.scale[c] : 1.0f;
+  const float ss = e.sample_scale ? e.sample_scale[e.sample_scale_per_channel ? n * g.cout + c : n] : 1.0f;
+  const float bi = e.bias ? e.bias[c] : 0.0f;
+  float* out = e.out + o;
+  const float* res = e.residual ? e.residual + o : nullptr;
+  if (whole && res) {
+    for (int i = 0; i < kBuf; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi + res[i];
+  } else if (whole) {
+    for (int i = 0; i < kBuf; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi;
+  } else if (res) {
+    for (i64 i = 0; i < npix; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi + res[i];
+  } else {
+    for (i64 i = 0; i < npix; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi;
+  }
+}
+
 template <class S, int CB, int PV>
 void row_chunk(const Geo& g, const i64* tap_off, const u64* planes, const u64* wts,
                const int32_t* tap_zero, const Epilogue& e, i64 n, i64 grp, i64 c0, i64 oy, i64 x0) {
-  alignas(64) u64 acc[CB * PV * kMaxLanes];
-  tile<S, CB, PV>(g, tap_off, planes, wts, n, grp, c0, oy, x0, acc);
-  const i64 npix = std::min<i64>(PV * S::L, g.WO - x0);
-  const i64 full = g.KH * g.KW * g.cin_g;
-  const i64 taps = g.KH * g.KW;
-  const bool row_border = oy * g.SH - g.PH < 0 || oy * g.SH - g.PH + g.KH > g.H;
-  // output columns [lo, hi) of this chunk whose taps all lie inside the image
-  i64 lo = 0, hi = npix;
-  if (row_border) {
-    hi = 0;
-  } else {
-    while (lo < npix && (x0 + lo) * g.SW - g.PW < 0) ++lo;
-    while (hi > lo && (x0 + hi - 1) * g.SW - g.PW + g.KW > g.W) --hi;
-  }
-  // Fixed-length loops over all PV * L lanes (vectorised); only the stores stop at npix.
   constexpr int NL = PV * S::L;
-  const bool whole = npix == NL;
+  alignas(64) u64 acc[CB * NL];
+  tile<S, CB, PV>(g, tap_off, planes, wts, n, grp, c0, oy, x0, acc);
+  const i64 npix = std::min<i64>(NL, g.WO - x0);
+  const i64 full = g.KH * g.KW * g.cin_g;
   for (int cb = 0; cb < CB; ++cb) {
-    const i64 c = c0 + cb;
     const u64* a = acc + cb * NL;
-    const i64 o = ((n * g.cout + c) * g.HO + oy) * g.WO + x0;
     alignas(64) int32_t cnt[NL];
     for (int i = 0; i < NL; ++i) cnt[i] = static_cast<int32_t>(full - 2 * static_cast<i64>(a[i]));
-    for (i64 i = 0; i < lo; ++i)
-      cnt[i] -= static_cast<int32_t>(border_correction(g, tap_zero + c * taps, oy, x0 + i));
-    for (i64 i = std::max(hi, lo); i < npix; ++i)
-      cnt[i] -= static_cast<int32_t>(border_correction(g, tap_zero + c * taps, oy, x0 + i));
-    if (e.out_raw != nullptr) {
-      int32_t* out = e.out_raw + o;
-      if (whole) {
-        for (int i = 0; i < NL; ++i) out[i] = cnt[i];
-      } else {
-        for (i64 i = 0; i < npix; ++i) out[i] = cnt[i];
-      }
-      continue;
-    }
-    // The fp32 operations of the torch reference epilogue, in its order; a missing scale is a
-    // multiplication by 1 and a missing bias an addition of 0 (exact: only the sign of a zero
-    // can differ).
-    const float sc = e.scale ? e.scale[c] : 1.0f;
-    const float ss = e.sample_scale ? e.sample_scale[e.sample_scale_per_channel ? n * g.cout + c : n] : 1.0f;
-    const float bi = e.bias ? e.bias[c] : 0.0f;
-    alignas(64) float y[NL];
-    for (int i = 0; i < NL; ++i) y[i] = static_cast<float>(cnt[i]) * sc * ss + bi;
-    float* out = e.out + o;
-    const float* res = e.residual ? e.residual + o : nullptr;
-    if (whole && res) {
-      for (int i = 0; i < NL; ++i) out[i] = y[i] + res[i];
-    } else if (whole) {
-      for (int i = 0; i < NL; ++i) out[i] = y[i];
-    } else if (res) {
-      for (i64 i = 0; i < npix; ++i) out[i] = y[i] + res[i];
-    } else {
-      for (i64 i = 0; i < npix; ++i) out[i] = y[i];
-    }
+    correct_borders(g, tap_zero + (c0 + cb) * g.KH * g.KW, oy, x0, npix, cnt);
+    store_row<NL>(g, e, n, c0 + cb, oy, x0, npix, cnt);
   }
 }
 
@@ -469,6 +483,85 @@ void dispatch(int simd, const Geo& g, const u64* planes, const u64* wts, const i
   }
 }
 
+// ---- depth-wise convs ---------------------------------------------------------------------------
+// With one input channel per group a 64-bit word would hold one bit: such convs run on bytes
+// (0/1 per pixel), vectorised over a row of output pixels (64 per AVX-512 register), accumulating
+// XORs with the tap's weight bit in uint8 (KH * KW <= 255 taps).
+
+bool bytewise(const Geo& g) { return g.cin_g == 1 && g.KH * g.KW <= 255; }
+
+void pack_bytes_float(const float* x, const float* thr, bool per_sample, const Geo& g, uint8_t* out) {
+  const i64 C = g.G;
+  at::parallel_for(0, g.N * C, 1, [&](i64 begin, i64 end) {
+    for (i64 t = begin; t < end; ++t) {
+      const i64 n = t / C, c = t % C;
+      const float th = thr == nullptr ? 0.0f : thr[per_sample ? t : c];
+      const float* src = x + t * g.H * g.W;
+      for (i64 y = 0; y < g.H; ++y) {
+        const i64 r = y + g.PH;
+        if (g.SW == 1) {
+          uint8_t* __restrict dst = out + g.at(n, c, r, g.PW);
+          const float* __restrict row = src + y * g.W;
+          const i64 w = g.W;  // a local bound: byte stores may alias g
+#pragma GCC ivdep
+          for (i64 q = 0; q < w; ++q) dst[q] = row[q] >= th;
+        } else {
+          for (i64 q = 0; q < g.W; ++q) out[g.at(n, c, r, q + g.PW)] = src[y * g.W + q] >= th;
+        }
+      }
+    }
+  });
+}
+
+void pack_bytes_nhwc(const int32_t* xp, const Geo& g, uint8_t* out) {
+  at::parallel_for(0, g.N * g.H, 1, [&](i64 begin, i64 end) {
+    for (i64 t = begin; t < end; ++t) {
+      const i64 n = t / g.H, y = t % g.H;
+      for (i64 q = 0; q < g.W; ++q)
+        for (i64 c = 0; c < g.G; ++c)
+          out[g.at(n, c, y + g.PH, q + g.PW)] = static_cast<uint8_t>(xp[((n * g.H + y) * g.W + q) * g.G + c] & 1);
+    }
+  });
+}
+
+void conv_bytes(const Geo& g, const uint8_t* planes, const u64* wts, const int32_t* tap_zero,
+                const Epilogue& e) {
+  const i64 taps = g.KH * g.KW;
+  std::vector<i64> tap_off(taps);  // as in conv_all: divisions once per conv
+  for (i64 ky = 0; ky < g.KH; ++ky)
+    for (i64 kx = 0; kx < g.KW; ++kx)
+      tap_off[ky * g.KW + kx] = g.plane(0, 0, ky % g.SH, kx % g.SW) + (ky / g.SH) * g.WQ + kx / g.SW;
+  // The output is accumulated on the planes' full width WQ, all rows as one flat loop per tap
+  // (long vectorised loops); columns >= WO read past the row and are dropped.
+  const i64 flat = g.HO * g.WQ;
+  at::parallel_for(0, g.N * g.cout, 1, [&](i64 begin, i64 end) {
+    std::vector<uint8_t> acc(flat);
+    std::vector<int32_t> cnt(g.WO);
+    for (i64 t = begin; t < end; ++t) {
+      const i64 n = t / g.cout, c = t % g.cout;
+      const uint8_t* base = planes + g.plane(n, c / g.cout_g, 0, 0);
+      uint8_t* __restrict ac = acc.data();
+      const i64 len = flat;  // a local bound: byte stores may alias anything captured by reference
+      std::fill(ac, ac + len, uint8_t(0));
+      for (i64 k = 0; k < taps; ++k) {
+        const uint8_t* __restrict a = base + tap_off[k];
+        const uint8_t wb = static_cast<uint8_t>(wts[c * taps + k] & 1);
+#pragma GCC ivdep
+        for (i64 i = 0; i < len; ++i) ac[i] += a[i] ^ wb;
+      }
+      for (i64 oy = 0; oy < g.HO; ++oy) {
+        int32_t* __restrict ct = cnt.data();
+        const uint8_t* ar = ac + oy * g.WQ;
+        const i64 wo = g.WO;
+#pragma GCC ivdep
+        for (i64 x = 0; x < wo; ++x) ct[x] = static_cast<int32_t>(taps) - 2 * static_cast<int32_t>(ar[x]);
+        correct_borders(g, tap_zero + c * taps, oy, 0, g.WO, ct);
+        store_row<0>(g, e, n, c, oy, 0, g.WO, ct);
+      }
+    }
+  });
+}
+
 const float* opt_ptr(const c10::optional<torch::Tensor>& t) {
   return t.has_value() ? t->data_ptr<float>() : nullptr;
 }
@@ -518,8 +611,13 @@ torch::Tensor pack_planes_float(torch::Tensor x, c10::optional<torch::Tensor> th
   check_float(threshold, "threshold");
   const Geo g = make_geo(x.size(0), x.size(1), x.size(2), x.size(3), groups, groups, kh, kw, sh,
                          sw, ph, pw);
-  auto planes = torch::zeros({g.total_words()}, torch::kInt64);
   const bool per_sample = threshold.has_value() && threshold->dim() == 2;
+  if (bytewise(g)) {
+    auto bytes = torch::zeros({g.total_words()}, torch::kUInt8);
+    pack_bytes_float(xc.data_ptr<float>(), opt_ptr(threshold), per_sample, g, bytes.data_ptr<uint8_t>());
+    return bytes;
+  }
+  auto planes = torch::zeros({g.total_words()}, torch::kInt64);
   u64* words = reinterpret_cast<u64*>(planes.data_ptr<int64_t>());
   const float* xd = xc.data_ptr<float>();
   const float* td = opt_ptr(threshold);
@@ -544,6 +642,11 @@ torch::Tensor pack_planes_nhwc(torch::Tensor xp, int64_t in_channels, int64_t gr
   auto xc = xp.contiguous();
   const Geo g = make_geo(xp.size(0), in_channels, xp.size(1), xp.size(2), groups, groups, kh, kw,
                          sh, sw, ph, pw);
+  if (bytewise(g)) {
+    auto bytes = torch::zeros({g.total_words()}, torch::kUInt8);
+    pack_bytes_nhwc(xc.data_ptr<int32_t>(), g, bytes.data_ptr<uint8_t>());
+    return bytes;
+  }
   auto planes = torch::zeros({g.total_words()}, torch::kInt64);
   u64* words = reinterpret_cast<u64*>(planes.data_ptr<int64_t>());
   pack_nhwc(xc.data_ptr<int32_t>(), xp.size(3) / groups, g, words);
@@ -566,7 +669,8 @@ torch::Tensor conv_planes(torch::Tensor planes, int64_t n, int64_t in_channels, 
                          weights.size(2), sh, sw, ph, pw);
   TORCH_CHECK(weights.size(3) == g.WG, "weights have ", weights.size(3), " words per tap; ",
               g.cin_g, " channels per group need ", g.WG);
-  TORCH_CHECK(planes.scalar_type() == torch::kInt64 && planes.is_contiguous() &&
+  const bool bytes = bytewise(g);
+  TORCH_CHECK(planes.scalar_type() == (bytes ? torch::kUInt8 : torch::kInt64) && planes.is_contiguous() &&
                   planes.numel() == g.total_words(),
               "planes do not match the conv geometry");
   for (const auto* t : {&scale, &bias, &sample_scale, &residual}) check_float(*t, "epilogue tensor");
@@ -581,11 +685,53 @@ torch::Tensor conv_planes(torch::Tensor planes, int64_t n, int64_t in_channels, 
   e.residual = opt_ptr(residual);
   if (raw) e.out_raw = out.data_ptr<int32_t>();
   else e.out = out.data_ptr<float>();
+  if (bytes) {
+    conv_bytes(g, planes.data_ptr<uint8_t>(), reinterpret_cast<const u64*>(weights.data_ptr<int64_t>()),
+               tap_zero.data_ptr<int32_t>(), e);
+    return out;
+  }
   dispatch(static_cast<int>(simd), g,
            reinterpret_cast<const u64*>(planes.data_ptr<int64_t>()),
            reinterpret_cast<const u64*>(weights.data_ptr<int64_t>()), tap_zero.data_ptr<int32_t>(),
            e);
   return out;
+}
+
+// Throughput probe: `iters` rounds of XOR + popcount + add on 16 independent accumulators of the
+// chosen variant, with no memory traffic; returns the 64-bit word operations done (a checksum keeps
+// the loop alive). Timed from Python, it bounds what the conv's inner loop could reach.
+template <class S>
+i64 probe(i64 iters) {
+  using V = typename S::V;
+  V acc[16];
+  alignas(64) u64 seed[kMaxLanes];
+  for (int i = 0; i < kMaxLanes; ++i) seed[i] = 0x9E3779B97F4A7C15ULL * (i + 1);
+  const V w = S::load(seed);
+  for (int i = 0; i < 16; ++i) acc[i] = S::bcast(0x0123456789ABCDEFULL * (i + 1));
+  for (i64 k = 0; k < iters; ++k)
+    for (int i = 0; i < 16; ++i) acc[i] = S::acc(acc[i], acc[i], w);
+  alignas(64) u64 out[kMaxLanes];
+  u64 sum = 0;
+  for (int i = 0; i < 16; ++i) {
+    S::store(out, acc[i]);
+    for (int l = 0; l < S::L; ++l) sum += out[l];
+  }
+  return sum == 42 ? -1 : iters * 16 * S::L;
+}
+
+int64_t popcount_probe(int64_t iters, int64_t simd) {
+  switch (simd) {
+#ifdef BNN_HAVE_AVX512
+    case AVX512: return probe<Avx512Ops>(iters);
+#endif
+#ifdef BNN_HAVE_AVX2
+    case AVX2: return probe<Avx2Ops>(iters);
+#endif
+#ifdef BNN_HAVE_NEON
+    case NEON: return probe<NeonOps>(iters);
+#endif
+    default: return probe<ScalarOps>(iters);
+  }
 }
 
 // The SIMD variants compiled into this build, best first.
@@ -611,4 +757,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_planes_nhwc", &pack_planes_nhwc);
   m.def("conv_planes", &conv_planes);
   m.def("simd_variants", &simd_variants);
+  m.def("popcount_probe", &popcount_probe);
 }
