@@ -29,6 +29,8 @@ import importlib.machinery
 import importlib.util
 import os
 import platform
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -41,10 +43,23 @@ _DISABLE = ("0", "false", "off", "no")
 _reason: list[str] = []
 
 
+@functools.lru_cache(maxsize=1)
+def _is_gcc() -> bool:
+    try:
+        out = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "Free Software Foundation" in out.stdout and "clang" not in out.stdout.lower()
+
+
 def _flags() -> list[str]:
     arch = "-mcpu=native" if platform.machine().lower() in ("aarch64", "arm64") else "-march=native"
     # -ffp-contract=off: no FMA contraction, so the epilogue rounds like the torch reference
-    return ["-O3", arch, "-fopenmp", "-ffp-contract=off"]
+    flags = ["-O3", arch, "-fopenmp", "-ffp-contract=off"]
+    if _is_gcc():
+        # masked vector loops for loop tails: rows shorter than a vector (7, 14 pixels) stay vectorised
+        flags.append("--param=vect-partial-vector-usage=2")
+    return flags
 
 
 def _cpu_features() -> str:
@@ -104,6 +119,11 @@ def load() -> ModuleType | None:
         first = str(e).strip().splitlines()
         _reason.append(f"could not build the CPU kernels ({type(e).__name__}: {first[0] if first else ''})")
         return None
+
+
+def compiler_found() -> bool:
+    """True if the C++ compiler the build would use ($CXX, default c++) is on PATH."""
+    return shutil.which(os.environ.get("CXX", "c++")) is not None
 
 
 def available() -> bool:
@@ -179,10 +199,15 @@ def conv2d_float(
     if flat:
         xf = xf.reshape(n, c, 1, h * w)
         h, w = 1, h * w
-    code = SIMD_CODES[resolve_simd(simd)]
-    planes = ext.pack_planes_float(xf, _f32(threshold), groups, *kernel, *stride, *padding, code)
-    return _conv(ext, planes, n, c, h, w, groups, w64, tap_zero, stride, padding, scale, bias,
-                 sample_scale, residual, out_dtype, simd, x.shape if flat else None)
+    res = _f32(residual)
+    if res is not None and flat:
+        res = res.reshape(n, -1, 1, h * w)
+    out = ext.conv_float(xf, _f32(threshold), groups, w64, tap_zero, *stride, *padding, _f32(scale),
+                         _f32(bias), _f32(sample_scale), res, out_dtype == torch.int32,
+                         SIMD_CODES[resolve_simd(simd)])
+    if flat:
+        out = out.reshape(n, -1, x.shape[2], x.shape[3])
+    return out if out.dtype == out_dtype else out.to(out_dtype)
 
 
 def conv2d_packed(

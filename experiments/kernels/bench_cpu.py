@@ -16,8 +16,10 @@ convs), at each batch and thread count, all on the same ±1 data and measured in
   the scale / bias epilogue in one call, weights prepacked), from the same float input.
 
 Every packed result is first checked bit-exact against ``F.conv2d`` on the sign tensors.
-Times are the minimum over ``--repeat`` runs after a warm-up (minimum, because on a shared machine
-noise only adds time), and methods are timed interleaved so drifts hit them alike. ``word ops/ns``
+Times are the minimum over 3 rounds of ``--repeat`` back-to-back runs after a warm-up (minimum,
+because on a shared machine noise only adds time; back to back, so each method runs with warm
+caches, as in the usual layer benchmark), the methods taking turns between rounds so that drifts
+hit them alike. ``word ops/ns``
 is the packed layer's 64-bit XOR-popcount rate; ``% probe`` compares it with a register-only
 probe of the same instructions (`popcount_probe`), the arithmetic limit on this core.
 
@@ -81,16 +83,18 @@ def sign(t: torch.Tensor) -> torch.Tensor:
     return torch.where(t >= 0, 1.0, -1.0)
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Minimum seconds per call of each function, timed round-robin after one warm-up each."""
-    for f in fns.values():
-        f()
+def time_blocks(fns: dict[str, Callable[[], object]], repeat: int, rounds: int = 3) -> dict[str, float]:
+    """Minimum seconds per call of each function: `rounds` rounds in which each function runs
+    `repeat` times back to back (warm caches, as a layer inside a model mostly sees them),
+    the functions taking turns between rounds so that drifts of a shared machine hit them alike."""
     best = {k: math.inf for k in fns}
-    for _ in range(repeat):
+    for _ in range(rounds):
         for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t)
+            f()  # warm-up
+            for _ in range(repeat):
+                t = time.perf_counter()
+                f()
+                best[k] = min(best[k], time.perf_counter() - t)
     return best
 
 
@@ -150,7 +154,7 @@ def bench_layers(args: argparse.Namespace, rate: float) -> list[dict]:
                 if q is not None:
                     fns["int8"] = q
                 with torch.no_grad():
-                    t = time_interleaved(fns, args.repeat)
+                    t = time_blocks(fns, args.repeat)
                 ho = (hw + 2 * pad - k) // stride + 1
                 words = batch * ho * ho * cout * k * k * math.ceil(cin // groups / 64)
                 ops_ns = words / t["packed"] * 1e-9
@@ -188,7 +192,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             same = bool((ref.argmax(1) == got.argmax(1)).all())
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                t = time_interleaved({"float": lambda: flt(x), "packed": lambda: packed(x)}, max(3, args.repeat // 3))
+                t = time_blocks({"float": lambda: flt(x), "packed": lambda: packed(x)}, max(3, args.repeat // 3))
                 row = {"model": name, "threads": threads, "float_ms": t["float"] * 1e3, "packed_ms": t["packed"] * 1e3,
                        "speedup": t["float"] / t["packed"], "max_diff_rel": diff, "argmax_equal": same}
                 rows.append(row)

@@ -17,7 +17,7 @@ from bnnbench.kernels import cpu
 from .conftest import randomize, tiny_model
 from .test_export import MODEL_CASES, assert_model_close
 
-pytestmark = pytest.mark.skipif(not cpu.available(), reason=f"CPU kernels: {cpu.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(not cpu.compiler_found(), reason="no C++ compiler: the torch reference runs")
 
 
 @pytest.mark.parametrize("binarizer,block", MODEL_CASES, ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())))

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -117,6 +118,9 @@ struct NeonOps {
 };
 #endif
 
+// Depth-wise convs (one input channel per group, at most 127 taps) run on int8 planes.
+inline bool byte_planes(i64 cin_g, i64 taps) { return cin_g == 1 && taps <= 127; }
+
 // Geometry of one conv on word planes. Each (stride phase) plane is stored KS = ceil(KW / SW)
 // times, copy j shifted left by j words, so that every tap's vector load is aligned (WQ and the
 // plane size are multiples of kMaxLanes words): unaligned 64-byte loads split cache lines.
@@ -131,9 +135,22 @@ struct Geo {
   i64 plane(i64 n, i64 gw, i64 py, i64 px, i64 j = 0) const {
     return ((((n * G * WG + gw) * SH + py) * SW + px) * KS + j) * plane_size();
   }
-  // Word offset of padded pixel (r, q) within copy 0 of the planes of (n, gw).
-  i64 at(i64 n, i64 gw, i64 r, i64 q) const {
-    return plane(n, gw, r % SH, q % SW) + (r / SH) * WQ + q / SW;
+  // Word offset of padded pixel (r, q) within copy 0 of the planes of (n, gw) is
+  // plane(n, gw, 0, 0) + row_offset(r) + col_offset(q); row_offsets() and col_offsets() tabulate
+  // them per input row / column, so that no division is left in the loops.
+  i64 row_offset(i64 r) const { return plane(0, 0, r % SH, 0) + (r / SH) * WQ; }
+  i64 col_offset(i64 q) const { return (q % SW) * KS * plane_size() + q / SW; }
+  // row_offset of the input rows 0 .. H - 1 (padded row y + PH)
+  std::vector<i64> row_offsets() const {
+    std::vector<i64> off(H);
+    for (i64 y = 0; y < H; ++y) off[y] = row_offset(y + PH);
+    return off;
+  }
+  // col_offset of the input columns 0 .. W - 1 (padded column q + PW)
+  std::vector<i64> col_offsets() const {
+    std::vector<i64> off(W);
+    for (i64 q = 0; q < W; ++q) off[q] = col_offset(q + PW);
+    return off;
   }
 };
 
@@ -159,7 +176,7 @@ Geo make_geo(i64 N, i64 C, i64 H, i64 W, i64 G, i64 cout, i64 KH, i64 KW, i64 SH
   g.HQ = (H + 2 * PH + SH - 1) / SH;
   g.WQ = ((W + 2 * PW + SW - 1) / SW + kMaxLanes - 1) / kMaxLanes * kMaxLanes;
   g.KS = (KW + SW - 1) / SW;
-  if (g.cin_g == 1 && KH * KW <= 255) g.KS = 1;  // depth-wise: byte planes, loads need no alignment
+  if (byte_planes(g.cin_g, KH * KW)) g.KS = 1;  // depth-wise: byte planes, loads need no alignment
   return g;
 }
 
@@ -177,6 +194,20 @@ void shifted_copies(const Geo& g, u64* out) {
       }
     }
   });
+}
+
+// Offset of tap (ky, kx) from the planes of (n, group word 0) at output (0, 0): its stride
+// phase, its row shift and its column shift (word planes: the shifted copy; byte planes, which
+// have one copy, a column offset).
+std::vector<i64> tap_offsets(const Geo& g) {
+  std::vector<i64> off(g.KH * g.KW);
+  for (i64 ky = 0; ky < g.KH; ++ky)
+    for (i64 kx = 0; kx < g.KW; ++kx) {
+      const i64 shift = kx / g.SW;
+      off[ky * g.KW + kx] = g.plane(0, 0, ky % g.SH, kx % g.SW, g.KS > 1 ? shift : 0) +
+                            (ky / g.SH) * g.WQ + (g.KS > 1 ? 0 : shift);
+    }
+  return off;
 }
 
 // ---- packing ---------------------------------------------------------------------------------
@@ -233,6 +264,7 @@ template <int SIMD>
 void pack_float(const float* x, const float* thr, bool thr_per_sample, const Geo& g, u64* out) {
   const i64 C = g.G * g.cin_g;
   const i64 tasks = g.N * g.G * g.WG;
+  const std::vector<i64> cols = g.col_offsets(), rows = g.row_offsets();
   at::parallel_for(0, tasks, 1, [&](i64 begin, i64 end) {
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / (g.G * g.WG), gw = t % (g.G * g.WG);
@@ -244,8 +276,8 @@ void pack_float(const float* x, const float* thr, bool thr_per_sample, const Geo
         th[b] = thr == nullptr ? 0.0f : thr[thr_per_sample ? n * C + c0 + b : c0 + b];
       const float* src0 = x + (n * C + c0) * g.H * g.W;
       const i64 cstride = g.H * g.W;
+      u64* planes = out + g.plane(n, gw, 0, 0);
       for (i64 y = 0; y < g.H; ++y) {
-        const i64 r = y + g.PH;
         // blocks of 8 pixels: the 64 channel bits of each pixel gather in registers
         for (i64 q0 = 0; q0 < g.W; q0 += 8) {
           const i64 m = std::min<i64>(8, g.W - q0);
@@ -259,12 +291,8 @@ void pack_float(const float* x, const float* thr, bool thr_per_sample, const Geo
               for (i64 i = 0; i < m; ++i) word[i] |= static_cast<u64>(v[i] >= th[b]) << b;
             }
           }
-          if (g.SW == 1) {
-            u64* dst = out + g.at(n, gw, r, q0 + g.PW);
-            for (i64 i = 0; i < m; ++i) dst[i] = word[i];
-          } else {
-            for (i64 i = 0; i < m; ++i) out[g.at(n, gw, r, q0 + i + g.PW)] = word[i];
-          }
+          u64* row = planes + rows[y];
+          for (i64 i = 0; i < m; ++i) row[cols[q0 + i]] = word[i];
         }
       }
     }
@@ -273,6 +301,7 @@ void pack_float(const float* x, const float* thr, bool thr_per_sample, const Geo
 
 // NHWC-packed int32 words (N, H, W, G * WG32), the public layout -> word planes.
 void pack_nhwc(const int32_t* xp, i64 wg32, const Geo& g, u64* out) {
+  const std::vector<i64> cols = g.col_offsets(), rows = g.row_offsets();
   at::parallel_for(0, g.N * g.H, 1, [&](i64 begin, i64 end) {
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / g.H, y = t % g.H;
@@ -283,7 +312,7 @@ void pack_nhwc(const int32_t* xp, i64 wg32, const Geo& g, u64* out) {
             const i64 k = 2 * w;
             const u64 lo = static_cast<uint32_t>(px[grp * wg32 + k]);
             const u64 hi = k + 1 < wg32 ? static_cast<uint32_t>(px[grp * wg32 + k + 1]) : 0;
-            out[g.at(n, grp * g.WG + w, y + g.PH, q + g.PW)] = lo | (hi << 32);
+            out[g.plane(n, grp * g.WG + w, 0, 0) + rows[y] + cols[q]] = lo | (hi << 32);
           }
         }
       }
@@ -347,57 +376,56 @@ inline i64 border_correction(const Geo& g, const int32_t* tap_zero_c, i64 oy, i6
   return corr;
 }
 
-// Subtract the padded taps' contributions from the counts of output pixels x0 .. x0 + npix - 1 of
-// row oy (channel c) whose taps reach into the zero padding.
-inline void correct_borders(const Geo& g, const int32_t* tap_zero_c, i64 oy, i64 x0, i64 npix,
-                            int32_t* cnt) {
-  const bool row_border = oy * g.SH - g.PH < 0 || oy * g.SH - g.PH + g.KH > g.H;
-  for (i64 i = 0; i < npix; ++i) {
-    const i64 ox = x0 + i;
-    if (!row_border && ox * g.SW - g.PW >= 0) {
-      if (ox * g.SW - g.PW + g.KW <= g.W) {
-        // interior: skip to the first right-border pixel
-        const i64 last_inner = (g.W - g.KW + g.PW) / g.SW;  // largest ox with no right padding
-        i = std::max(i, std::min(npix, last_inner - x0 + 1) - 1);
-        continue;
-      }
-    }
-    cnt[i] -= static_cast<int32_t>(border_correction(g, tap_zero_c, oy, ox));
-  }
+// The epilogue formula of the torch reference, its fp32 operations in its order (a missing scale
+// is a multiplication by 1, a missing bias an addition of 0: exact, only the sign of a zero can
+// differ).
+inline float epilogue(int32_t count, float scale, float sample_scale, float bias) {
+  return static_cast<float>(count) * scale * sample_scale + bias;
 }
 
-// The float epilogue of one row segment, the fp32 operations of the torch reference in its order
-// (a missing scale is a multiplication by 1 and a missing bias an addition of 0: exact, only the
-// sign of a zero can differ); or the raw counts. NL > 0: loops of fixed length NL (vectorised)
-// when the segment is that long.
-template <int NL>
-inline void store_row(const Geo& g, const Epilogue& e, i64 n, i64 c, i64 oy, i64 x0, i64 npix,
-                      const int32_t* cnt) {
+// Write output pixels x0 .. x0 + npix - 1 of row oy, channel c: count(i) through the epilogue
+// (or raw). All pixels first, in one vectorisable pass (fixed length NL when the segment is
+// that long); then the few whose taps reach into the zero padding again, with the padded taps'
+// contributions subtracted.
+template <int NL, bool Borders = true, class Count>
+inline void emit_row(const Geo& g, const Epilogue& e, const int32_t* tap_zero_c, i64 n, i64 c,
+                     i64 oy, i64 x0, i64 npix, Count count) {
   const i64 o = ((n * g.cout + c) * g.HO + oy) * g.WO + x0;
-  constexpr int kBuf = NL > 0 ? NL : 1;
-  const bool whole = NL > 0 && npix == NL;
-  if (e.out_raw != nullptr) {
-    int32_t* out = e.out_raw + o;
-    if (whole) {
-      for (int i = 0; i < kBuf; ++i) out[i] = cnt[i];
-    } else {
-      for (i64 i = 0; i < npix; ++i) out[i] = cnt[i];
-    }
-    return;
-  }
   const float sc = e.scale ? e.scale[c] : 1.0f;
   const float ss = e.sample_scale ? e.sample_scale[e.sample_scale_per_channel ? n * g.cout + c : n] : 1.0f;
   const float bi = e.bias ? e.bias[c] : 0.0f;
-  float* out = e.out + o;
+  int32_t* raw = e.out_raw ? e.out_raw + o : nullptr;
+  float* out = e.out ? e.out + o : nullptr;
   const float* res = e.residual ? e.residual + o : nullptr;
-  if (whole && res) {
-    for (int i = 0; i < kBuf; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi + res[i];
-  } else if (whole) {
-    for (int i = 0; i < kBuf; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi;
-  } else if (res) {
-    for (i64 i = 0; i < npix; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi + res[i];
+  auto pass = [&](auto len) {  // len: a compile-time constant for whole segments (unrolled)
+    if (raw) {
+      for (i64 i = 0; i < len; ++i) raw[i] = count(i);
+    } else if (res) {
+      for (i64 i = 0; i < len; ++i) out[i] = epilogue(count(i), sc, ss, bi) + res[i];
+    } else {
+      for (i64 i = 0; i < len; ++i) out[i] = epilogue(count(i), sc, ss, bi);
+    }
+  };
+  if constexpr (NL > 0) {
+    if (npix == NL) pass(std::integral_constant<i64, NL>{});
+    else pass(npix);
   } else {
-    for (i64 i = 0; i < npix; ++i) out[i] = static_cast<float>(cnt[i]) * sc * ss + bi;
+    pass(npix);
+  }
+  if constexpr (!Borders) return;
+  const bool row_border = oy * g.SH - g.PH < 0 || oy * g.SH - g.PH + g.KH > g.H;
+  // interior columns: ox * SW >= PW and ox * SW - PW + KW <= W
+  const i64 first_inner = (g.PW + g.SW - 1) / g.SW;
+  const i64 last_inner = g.W - g.KW + g.PW >= 0 ? (g.W - g.KW + g.PW) / g.SW : -1;
+  for (i64 i = 0; i < npix; ++i) {
+    const i64 ox = x0 + i;
+    if (!row_border && ox >= first_inner && ox <= last_inner) {
+      i = last_inner - x0;  // skip the interior
+      continue;
+    }
+    const int32_t cnt = count(i) - static_cast<int32_t>(border_correction(g, tap_zero_c, oy, ox));
+    if (raw) raw[i] = cnt;
+    else out[i] = epilogue(cnt, sc, ss, bi) + (res ? res[i] : 0.0f);
   }
 }
 
@@ -411,10 +439,8 @@ void row_chunk(const Geo& g, const i64* tap_off, const u64* planes, const u64* w
   const i64 full = g.KH * g.KW * g.cin_g;
   for (int cb = 0; cb < CB; ++cb) {
     const u64* a = acc + cb * NL;
-    alignas(64) int32_t cnt[NL];
-    for (int i = 0; i < NL; ++i) cnt[i] = static_cast<int32_t>(full - 2 * static_cast<i64>(a[i]));
-    correct_borders(g, tap_zero + (c0 + cb) * g.KH * g.KW, oy, x0, npix, cnt);
-    store_row<NL>(g, e, n, c0 + cb, oy, x0, npix, cnt);
+    emit_row<NL>(g, e, tap_zero + (c0 + cb) * g.KH * g.KW, n, c0 + cb, oy, x0, npix,
+                 [&](i64 i) { return static_cast<int32_t>(full - 2 * static_cast<i64>(a[i])); });
   }
 }
 
@@ -449,10 +475,7 @@ void conv_all(const Geo& g, const u64* planes, const u64* wts, const int32_t* ta
       for (; c + cb <= end; c += cb) tiles.push_back({grp, c, cb});
   }
   const i64 nt = static_cast<i64>(tiles.size());
-  std::vector<i64> tap_off(g.KH * g.KW);
-  for (i64 ky = 0; ky < g.KH; ++ky)
-    for (i64 kx = 0; kx < g.KW; ++kx)
-      tap_off[ky * g.KW + kx] = g.plane(0, 0, ky % g.SH, kx % g.SW, kx / g.SW) + (ky / g.SH) * g.WQ;
+  const std::vector<i64> tap_off = tap_offsets(g);
   const i64* to = tap_off.data();
   at::parallel_for(0, g.N * nt * g.HO, 1, [&](i64 begin, i64 end) {
     for (i64 t = begin; t < end; ++t) {
@@ -484,80 +507,133 @@ void dispatch(int simd, const Geo& g, const u64* planes, const u64* wts, const i
 }
 
 // ---- depth-wise convs ---------------------------------------------------------------------------
-// With one input channel per group a 64-bit word would hold one bit: such convs run on bytes
-// (0/1 per pixel), vectorised over a row of output pixels (64 per AVX-512 register), accumulating
-// XORs with the tap's weight bit in uint8 (KH * KW <= 255 taps).
+// With one input channel per group a 64-bit word would hold one bit: such convs run on int8
+// planes instead, +1 / -1 per pixel and 0 in the padding, so that a padded tap adds exactly 0 (no
+// border correction). A tap with weight sign +1 adds its shifted plane, one with -1 subtracts
+// it, in int8 (|count| <= 127 taps), vectorised over all output rows at once (64 per AVX-512
+// register).
 
-bool bytewise(const Geo& g) { return g.cin_g == 1 && g.KH * g.KW <= 255; }
+bool bytewise(const Geo& g) { return byte_planes(g.cin_g, g.KH * g.KW); }
 
-void pack_bytes_float(const float* x, const float* thr, bool per_sample, const Geo& g, uint8_t* out) {
-  const i64 C = g.G;
-  at::parallel_for(0, g.N * C, 1, [&](i64 begin, i64 end) {
-    for (i64 t = begin; t < end; ++t) {
-      const i64 n = t / C, c = t % C;
-      const float th = thr == nullptr ? 0.0f : thr[per_sample ? t : c];
-      const float* src = x + t * g.H * g.W;
-      for (i64 y = 0; y < g.H; ++y) {
-        const i64 r = y + g.PH;
-        if (g.SW == 1) {
-          uint8_t* __restrict dst = out + g.at(n, c, r, g.PW);
-          const float* __restrict row = src + y * g.W;
-          const i64 w = g.W;  // a local bound: byte stores may alias g
-#pragma GCC ivdep
-          for (i64 q = 0; q < w; ++q) dst[q] = row[q] >= th;
-        } else {
-          for (i64 q = 0; q < g.W; ++q) out[g.at(n, c, r, q + g.PW)] = src[y * g.W + q] >= th;
-        }
+// One channel's input plane(s) (all stride phases) of +1 / -1 bytes; `out` points at the
+// channel's first plane, pre-zeroed (the padding).
+void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::vector<i64>& cols,
+                        const float* src, float th, uint8_t* out) {
+  const i64 w = g.W;  // a local bound: byte stores may alias g
+  for (i64 y = 0; y < g.H; ++y) {
+    uint8_t* __restrict row = out + rows[y];
+    const float* __restrict in = src + y * w;
+    if (g.SW == 1) {
+      uint8_t* __restrict dst = row + cols[0];
+      // branch-free, in blocks of 16: a plain loop over bytes is vectorised 64 wide, which rows
+      // shorter than 64 never reach
+      i64 q = 0;
+      for (; q + 16 <= w; q += 16)
+        for (int k = 0; k < 16; ++k) dst[q + k] = static_cast<uint8_t>(2 * (in[q + k] >= th) - 1);
+      for (; q < w; ++q) dst[q] = static_cast<uint8_t>(2 * (in[q] >= th) - 1);
+    } else {
+      // one stride phase at a time: strided reads, contiguous writes
+      for (i64 q0 = 0; q0 < std::min<i64>(g.SW, w); ++q0) {
+        uint8_t* __restrict dst = row + cols[q0];
+        const i64 sw = g.SW, m = (w - q0 + sw - 1) / sw;
+        for (i64 j = 0; j < m; ++j) dst[j] = static_cast<uint8_t>(2 * (in[q0 + j * sw] >= th) - 1);
       }
+    }
+  }
+}
+
+// Output channel c of sample n from its group's planes at `base`: the signed sum of the shifted
+// planes over the taps, then the epilogue. acc: HO * WQ bytes, wide: HO * WQ 32-bit words.
+void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int8_t* base,
+                        const u64* wts, const Epilogue& e, i64 n, i64 c, int8_t* acc, int32_t* wide) {
+  const i64 taps = g.KH * g.KW;
+  // The output is accumulated on the planes' full width WQ, all rows as one flat loop per tap;
+  // columns >= WO read past the row and are dropped.
+  const i64 len = g.HO * g.WQ;
+  int8_t* __restrict ac = acc;
+  std::fill(ac, ac + len, int8_t(0));
+  for (i64 k = 0; k < taps; ++k) {
+    const int8_t* __restrict a = base + tap_off[k];
+    if (wts[c * taps + k] & 1) {
+#pragma GCC ivdep
+      for (i64 i = 0; i < len; ++i) ac[i] = static_cast<int8_t>(ac[i] + a[i]);
+    } else {
+#pragma GCC ivdep
+      for (i64 i = 0; i < len; ++i) ac[i] = static_cast<int8_t>(ac[i] - a[i]);
+    }
+  }
+  // The epilogue over the flat accumulator in one loop, then one copy per output row.
+  const i64 wq = g.WQ, wo = g.WO;
+  const i64 o = (n * g.cout + c) * g.HO * wo;
+  if (e.out_raw != nullptr) {
+    int32_t* __restrict wd = wide;
+    for (i64 i = 0; i < len; ++i) wd[i] = ac[i];
+    for (i64 oy = 0; oy < g.HO; ++oy) std::copy(wd + oy * wq, wd + oy * wq + wo, e.out_raw + o + oy * wo);
+    return;
+  }
+  const float sc = e.scale ? e.scale[c] : 1.0f;
+  const float ss = e.sample_scale ? e.sample_scale[e.sample_scale_per_channel ? n * g.cout + c : n] : 1.0f;
+  const float bi = e.bias ? e.bias[c] : 0.0f;
+  float* __restrict y = reinterpret_cast<float*>(wide);
+  for (i64 i = 0; i < len; ++i) y[i] = epilogue(static_cast<int32_t>(ac[i]), sc, ss, bi);
+  for (i64 oy = 0; oy < g.HO; ++oy) {
+    float* __restrict out = e.out + o + oy * wo;
+    const float* __restrict yr = y + oy * wq;
+    if (e.residual) {
+      const float* __restrict res = e.residual + o + oy * wo;
+      for (i64 x = 0; x < wo; ++x) out[x] = yr[x] + res[x];
+    } else {
+      std::copy(yr, yr + wo, out);
+    }
+  }
+}
+
+// Float input straight to output, one group at a time: its planes are built in a small
+// per-thread buffer (cache-resident) and used by the group's output channels at once.
+void conv_bytes_float(const Geo& g, const float* x, const float* thr, bool per_sample, const u64* wts,
+                      const Epilogue& e) {
+  const std::vector<i64> cols = g.col_offsets(), rows = g.row_offsets();
+  const std::vector<i64> tap_off = tap_offsets(g);
+  const i64 planes = g.SH * g.SW * g.plane_size() + (g.KH + 1) * g.WQ + kSlack;  // + reads past the end
+  at::parallel_for(0, g.N * g.G, 1, [&](i64 begin, i64 end) {
+    std::vector<uint8_t> buf(planes);
+    std::vector<int8_t> acc(g.HO * g.WQ);
+    std::vector<int32_t> wide(g.HO * g.WQ);
+    for (i64 t = begin; t < end; ++t) {
+      const i64 n = t / g.G, grp = t % g.G;
+      std::fill(buf.begin(), buf.end(), uint8_t(0));
+      const float th = thr == nullptr ? 0.0f : thr[per_sample ? t : grp];
+      pack_channel_bytes(g, rows, cols, x + t * g.H * g.W, th, buf.data());
+      for (i64 c = grp * g.cout_g; c < (grp + 1) * g.cout_g; ++c)
+        conv_channel_bytes(g, tap_off, reinterpret_cast<const int8_t*>(buf.data()), wts, e, n, c,
+                           acc.data(), wide.data());
     }
   });
 }
 
+// NHWC-packed int32 activations (one bit per group) -> byte planes of the whole batch.
 void pack_bytes_nhwc(const int32_t* xp, const Geo& g, uint8_t* out) {
+  const std::vector<i64> cols = g.col_offsets(), rows = g.row_offsets();
   at::parallel_for(0, g.N * g.H, 1, [&](i64 begin, i64 end) {
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / g.H, y = t % g.H;
       for (i64 q = 0; q < g.W; ++q)
         for (i64 c = 0; c < g.G; ++c)
-          out[g.at(n, c, y + g.PH, q + g.PW)] = static_cast<uint8_t>(xp[((n * g.H + y) * g.W + q) * g.G + c] & 1);
+          out[g.plane(n, c, 0, 0) + rows[y] + cols[q]] =
+              static_cast<uint8_t>(2 * (xp[((n * g.H + y) * g.W + q) * g.G + c] & 1) - 1);
     }
   });
 }
 
-void conv_bytes(const Geo& g, const uint8_t* planes, const u64* wts, const int32_t* tap_zero,
-                const Epilogue& e) {
-  const i64 taps = g.KH * g.KW;
-  std::vector<i64> tap_off(taps);  // as in conv_all: divisions once per conv
-  for (i64 ky = 0; ky < g.KH; ++ky)
-    for (i64 kx = 0; kx < g.KW; ++kx)
-      tap_off[ky * g.KW + kx] = g.plane(0, 0, ky % g.SH, kx % g.SW) + (ky / g.SH) * g.WQ + kx / g.SW;
-  // The output is accumulated on the planes' full width WQ, all rows as one flat loop per tap
-  // (long vectorised loops); columns >= WO read past the row and are dropped.
-  const i64 flat = g.HO * g.WQ;
+void conv_bytes(const Geo& g, const int8_t* planes, const u64* wts, const Epilogue& e) {
+  const std::vector<i64> tap_off = tap_offsets(g);
   at::parallel_for(0, g.N * g.cout, 1, [&](i64 begin, i64 end) {
-    std::vector<uint8_t> acc(flat);
-    std::vector<int32_t> cnt(g.WO);
+    std::vector<int8_t> acc(g.HO * g.WQ);
+    std::vector<int32_t> wide(g.HO * g.WQ);
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / g.cout, c = t % g.cout;
-      const uint8_t* base = planes + g.plane(n, c / g.cout_g, 0, 0);
-      uint8_t* __restrict ac = acc.data();
-      const i64 len = flat;  // a local bound: byte stores may alias anything captured by reference
-      std::fill(ac, ac + len, uint8_t(0));
-      for (i64 k = 0; k < taps; ++k) {
-        const uint8_t* __restrict a = base + tap_off[k];
-        const uint8_t wb = static_cast<uint8_t>(wts[c * taps + k] & 1);
-#pragma GCC ivdep
-        for (i64 i = 0; i < len; ++i) ac[i] += a[i] ^ wb;
-      }
-      for (i64 oy = 0; oy < g.HO; ++oy) {
-        int32_t* __restrict ct = cnt.data();
-        const uint8_t* ar = ac + oy * g.WQ;
-        const i64 wo = g.WO;
-#pragma GCC ivdep
-        for (i64 x = 0; x < wo; ++x) ct[x] = static_cast<int32_t>(taps) - 2 * static_cast<int32_t>(ar[x]);
-        correct_borders(g, tap_zero + c * taps, oy, 0, g.WO, ct);
-        store_row<0>(g, e, n, c, oy, 0, g.WO, ct);
-      }
+      conv_channel_bytes(g, tap_off, planes + g.plane(n, c / g.cout_g, 0, 0), wts, e, n, c,
+                         acc.data(), wide.data());
     }
   });
 }
@@ -614,7 +690,16 @@ torch::Tensor pack_planes_float(torch::Tensor x, c10::optional<torch::Tensor> th
   const bool per_sample = threshold.has_value() && threshold->dim() == 2;
   if (bytewise(g)) {
     auto bytes = torch::zeros({g.total_words()}, torch::kUInt8);
-    pack_bytes_float(xc.data_ptr<float>(), opt_ptr(threshold), per_sample, g, bytes.data_ptr<uint8_t>());
+    const std::vector<i64> cols = g.col_offsets(), rows = g.row_offsets();
+    const float* xd = xc.data_ptr<float>();
+    const float* td = opt_ptr(threshold);
+    uint8_t* out = bytes.data_ptr<uint8_t>();
+    at::parallel_for(0, g.N * g.G, 1, [&](i64 begin, i64 end) {
+      for (i64 t = begin; t < end; ++t) {
+        const float th = td == nullptr ? 0.0f : td[per_sample ? t : t % g.G];
+        pack_channel_bytes(g, rows, cols, xd + t * g.H * g.W, th, out + g.plane(t / g.G, t % g.G, 0, 0));
+      }
+    });
     return bytes;
   }
   auto planes = torch::zeros({g.total_words()}, torch::kInt64);
@@ -654,6 +739,58 @@ torch::Tensor pack_planes_nhwc(torch::Tensor xp, int64_t in_channels, int64_t gr
   return planes;
 }
 
+Epilogue make_epilogue(const c10::optional<torch::Tensor>& scale, const c10::optional<torch::Tensor>& bias,
+                       const c10::optional<torch::Tensor>& sample_scale,
+                       const c10::optional<torch::Tensor>& residual, torch::Tensor& out, bool raw) {
+  for (const auto* t : {&scale, &bias, &sample_scale, &residual}) check_float(*t, "epilogue tensor");
+  TORCH_CHECK(!residual.has_value() || residual->numel() == out.numel(), "residual has the wrong size");
+  Epilogue e;
+  e.scale = opt_ptr(scale);
+  e.bias = opt_ptr(bias);
+  e.sample_scale = opt_ptr(sample_scale);
+  e.sample_scale_per_channel = sample_scale.has_value() && sample_scale->dim() == 2;
+  e.residual = opt_ptr(residual);
+  if (raw) e.out_raw = out.data_ptr<int32_t>();
+  else e.out = out.data_ptr<float>();
+  return e;
+}
+
+torch::Tensor conv_planes(torch::Tensor planes, int64_t n, int64_t in_channels, int64_t h,
+                          int64_t w, int64_t groups, torch::Tensor weights, torch::Tensor tap_zero,
+                          int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                          c10::optional<torch::Tensor> scale, c10::optional<torch::Tensor> bias,
+                          c10::optional<torch::Tensor> sample_scale,
+                          c10::optional<torch::Tensor> residual, bool raw, int64_t simd);
+
+// The whole layer from a float input (N, C, H, W): bits x >= threshold, the conv and the
+// epilogue. Depth-wise convs pack each group's planes in a cache-resident buffer right before
+// its conv; the others pack the batch into word planes, then convolve.
+torch::Tensor conv_float(torch::Tensor x, c10::optional<torch::Tensor> threshold, int64_t groups,
+                         torch::Tensor weights, torch::Tensor tap_zero, int64_t sh, int64_t sw,
+                         int64_t ph, int64_t pw, c10::optional<torch::Tensor> scale,
+                         c10::optional<torch::Tensor> bias, c10::optional<torch::Tensor> sample_scale,
+                         c10::optional<torch::Tensor> residual, bool raw, int64_t simd) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(),
+              "x must be a 4-D float32 CPU tensor");
+  TORCH_CHECK(weights.scalar_type() == torch::kInt64 && weights.is_contiguous() && weights.dim() == 4,
+              "weights must come from prepack_weights");
+  check_float(threshold, "threshold");
+  const Geo g = make_geo(x.size(0), x.size(1), x.size(2), x.size(3), groups, weights.size(0),
+                         weights.size(1), weights.size(2), sh, sw, ph, pw);
+  if (!bytewise(g)) {
+    torch::Tensor planes = pack_planes_float(x, threshold, groups, g.KH, g.KW, sh, sw, ph, pw, simd);
+    return conv_planes(planes, g.N, g.G * g.cin_g, g.H, g.W, groups, weights, tap_zero, sh, sw, ph,
+                       pw, scale, bias, sample_scale, residual, raw, simd);
+  }
+  auto xc = x.contiguous();
+  torch::Tensor out = torch::empty({g.N, g.cout, g.HO, g.WO}, raw ? torch::kInt32 : torch::kFloat32);
+  const Epilogue e = make_epilogue(scale, bias, sample_scale, residual, out, raw);
+  conv_bytes_float(g, xc.data_ptr<float>(), opt_ptr(threshold),
+                   threshold.has_value() && threshold->dim() == 2,
+                   reinterpret_cast<const u64*>(weights.data_ptr<int64_t>()), e);
+  return out;
+}
+
 // The conv of word planes (from pack_planes_*) with prepacked weights, plus the fused epilogue.
 torch::Tensor conv_planes(torch::Tensor planes, int64_t n, int64_t in_channels, int64_t h,
                           int64_t w, int64_t groups, torch::Tensor weights, torch::Tensor tap_zero,
@@ -673,21 +810,11 @@ torch::Tensor conv_planes(torch::Tensor planes, int64_t n, int64_t in_channels, 
   TORCH_CHECK(planes.scalar_type() == (bytes ? torch::kUInt8 : torch::kInt64) && planes.is_contiguous() &&
                   planes.numel() == g.total_words(),
               "planes do not match the conv geometry");
-  for (const auto* t : {&scale, &bias, &sample_scale, &residual}) check_float(*t, "epilogue tensor");
-  if (residual.has_value())
-    TORCH_CHECK(residual->numel() == g.N * g.cout * g.HO * g.WO, "residual has the wrong size");
   torch::Tensor out = torch::empty({g.N, g.cout, g.HO, g.WO}, raw ? torch::kInt32 : torch::kFloat32);
-  Epilogue e;
-  e.scale = opt_ptr(scale);
-  e.bias = opt_ptr(bias);
-  e.sample_scale = opt_ptr(sample_scale);
-  e.sample_scale_per_channel = sample_scale.has_value() && sample_scale->dim() == 2;
-  e.residual = opt_ptr(residual);
-  if (raw) e.out_raw = out.data_ptr<int32_t>();
-  else e.out = out.data_ptr<float>();
+  const Epilogue e = make_epilogue(scale, bias, sample_scale, residual, out, raw);
   if (bytes) {
-    conv_bytes(g, planes.data_ptr<uint8_t>(), reinterpret_cast<const u64*>(weights.data_ptr<int64_t>()),
-               tap_zero.data_ptr<int32_t>(), e);
+    conv_bytes(g, reinterpret_cast<const int8_t*>(planes.data_ptr<uint8_t>()),
+               reinterpret_cast<const u64*>(weights.data_ptr<int64_t>()), e);
     return out;
   }
   dispatch(static_cast<int>(simd), g,
@@ -756,6 +883,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_planes_float", &pack_planes_float);
   m.def("pack_planes_nhwc", &pack_planes_nhwc);
   m.def("conv_planes", &conv_planes);
+  m.def("conv_float", &conv_float);
   m.def("simd_variants", &simd_variants);
   m.def("popcount_probe", &popcount_probe);
 }
