@@ -52,6 +52,8 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         if (job_dir / "summary.json").is_file():
             summary = json.loads((job_dir / "summary.json").read_text())
             row.update(status="ok", **{k: v for k, v in summary.items() if k != "job"})
+            if (job_dir / "latency.json").is_file():  # `python -m bnnbench.export ... bench=true`
+                row.update(json.loads((job_dir / "latency.json").read_text()))
         else:
             row.update(status="failed", reason=_reason(job_dir / "error.txt"))
             config = job_dir / ".hydra" / "config.yaml"

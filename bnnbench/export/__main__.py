@@ -2,6 +2,10 @@
 
 Writes the packed model (the whole module: load it with torch.load(..., weights_only=False))
 and a JSON report (weight bytes before/after and a check of both models on one random input).
+`bench=true` also measures the packed model against the float model of the same network
+(`bnnbench.export.bench`), per layer and whole, at batch 1 and `bench_batch=N` if given, on
+`threads=N` threads (default: torch's): printed, in the report under "bench", and as
+`latency/...` keys in `<run>/latency.json`, which a sweep's results and report read.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ import torch
 from torch import nn
 
 from bnnbench.export import export, export_report
-from bnnbench.keyvalue_cli import parse_key_values, run_main
+from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
     "[config=<run>/.hydra/config.yaml] [backend=auto|triton|reference] [impl=auto|xor|dot] "
-    "[channel_scale=float|bitplanes] [planes=16] [check=true|false]"
+    "[channel_scale=float|bitplanes] [planes=16] [check=true|false] [bench=true|false] "
+    "[bench_batch=16] [bench_repeat=10] [threads=N]"
 )
-KEYS = ("ckpt", "out", "config", "backend", "impl", "channel_scale", "planes", "check")
+KEYS = ("ckpt", "out", "config", "backend", "impl", "channel_scale", "planes", "check", "bench", "bench_batch",
+        "bench_repeat", "threads")
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -50,10 +56,29 @@ def check(model: nn.Module, packed: nn.Module, in_channels: int, size: tuple[int
     return {"max_abs_diff": float((ref - got).abs().max()), "output_scale": float(scale), "argmax_agreement": float(agree)}
 
 
+def _flag(args: dict[str, str], key: str, default: str) -> bool:
+    value = args.get(key, default).lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise UsageError(f"{key}={args[key]!r} is not a boolean (true or false)")
+    return value in ("1", "true", "yes")
+
+
+def _positive(args: dict[str, str], key: str) -> int | None:
+    if key not in args:
+        return None
+    if not args[key].isdigit() or int(args[key]) < 1:
+        raise UsageError(f"{key}={args[key]!r} is not a positive integer")
+    return int(args[key])
+
+
 def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     """Rebuild the run's model, load the checkpoint, export, save the packed model and the report."""
     from bnnbench.export.run_model import load_run_model
 
+    bench = _flag(args, "bench", "false")
+    batch, repeat, threads = (_positive(args, k) for k in ("bench_batch", "bench_repeat", "threads"))
+    if threads is not None:
+        torch.set_num_threads(threads)
     model, dm, config = load_run_model(args["ckpt"], args.get("config"))
     packed = export(
         model,
@@ -64,8 +89,10 @@ def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     )
     report: dict[str, Any] = {"checkpoint": str(Path(args["ckpt"]).expanduser()), "config": str(config),
                               **export_report(model, packed)}
-    if args.get("check", "true").lower() in ("1", "true", "yes"):
+    if _flag(args, "check", "true"):
         report["check"] = check(model, packed, dm.info.in_channels, tuple(dm.info.image_size))
+    if bench:
+        report["bench"] = _bench(model, packed, args, dm.info.in_channels, tuple(dm.info.image_size), batch, repeat)
     model_file, report_file = _outputs(Path(args["out"]).expanduser())
     model_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save(packed, model_file)
@@ -73,6 +100,22 @@ def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     report_file.write_text(json.dumps(report, indent=2, allow_nan=False))
     print(json.dumps(report, indent=2, allow_nan=False))
     return report
+
+
+def _bench(model: nn.Module, packed: nn.Module, args: dict[str, str], in_channels: int, size: tuple[int, int],
+           batch: int | None, repeat: int | None) -> dict[str, Any]:
+    """Float vs packed latency (printed, returned, and its keys written to <run>/latency.json)."""
+    from bnnbench.export.bench import bench_export, format_bench, summary_keys
+
+    float_model = export(model, backend="float", impl=args.get("impl", "auto"),
+                         channel_scale=args.get("channel_scale", "float"), planes=int(args.get("planes", 16)))
+    sample = torch.rand(1, in_channels, *size, generator=torch.Generator().manual_seed(0))
+    batches = (1,) if batch in (None, 1) else (1, batch)
+    result = bench_export(model, float_model, packed, sample, batches, repeat or 10)
+    print(format_bench(result), file=sys.stderr)
+    run_dir = Path(args["ckpt"]).expanduser().resolve().parent.parent
+    (run_dir / "latency.json").write_text(json.dumps(summary_keys(result), indent=2))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

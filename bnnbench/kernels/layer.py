@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bnnbench.kernels import cpu
-from bnnbench.kernels.api import check_conv, binarize_pack, choose_impl, packed_conv2d
+from bnnbench.kernels.api import binarize_pack, check_conv, choose_impl, packed_conv2d
 from bnnbench.kernels.backend import resolve_backend
 from bnnbench.kernels.packing import check_threshold, num_words, pack_weights, unpack_weights
 from bnnbench.kernels.reference import epilogue_reference

@@ -84,7 +84,9 @@ def _summarise(label: str, jobs: list[dict[str, Any]], table: PaperTable, paper:
         values = [float(j[col.ours]) * col.scale for j in ok if isinstance(j.get(col.ours), (int, float))]
         if values:
             row.ours[col.name] = mean_std(values)
-    for name, key in (("Params", "cost/params"), ("OPs", "cost/ops")):
+    # measured by `python -m bnnbench.export ... bench=true` (latency.json beside the job's summary)
+    for name, key in (("Params", "cost/params"), ("OPs", "cost/ops"), ("Latency", "latency/packed_ms_b1"),
+                      ("Speedup", "latency/speedup_b1")):
         values = [float(j[key]) for j in ok if isinstance(j.get(key), (int, float))]
         if values:
             row.cost[name] = statistics.fmean(values)

@@ -33,18 +33,21 @@ def _paper_cost(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
-def header(table: PaperTable, dataset: str) -> list[str]:
-    """Column titles: per metric ours / paper / diff, then ours' and the paper's cost, seeds, status."""
+def header(table: PaperTable, dataset: str, latency: bool = False) -> list[str]:
+    """Column titles: per metric ours / paper / diff, then ours' and the paper's cost (and the
+    measured packed latency at batch 1 with its speedup over the float model), seeds, status."""
     cols = ["Method", "seeds"]
     for c in table.columns:
         cols += [f"{c.name} (ours)", f"{c.name} ({dataset})", f"{c.name} diff"]
     units = table.cost_units
     cols += ["Params (ours)", f"Params ({dataset})" if "Params" in units else "Params (paper)",
-             "OPs (ours)", "OPs (paper)", "status"]
-    return cols
+             "OPs (ours)", "OPs (paper)"]
+    if latency:
+        cols += ["packed ms (b1)", "x float"]
+    return cols + ["status"]
 
 
-def cells(table: PaperTable, row: ReportRow) -> list[str]:
+def cells(table: PaperTable, row: ReportRow, latency: bool = False) -> list[str]:
     """One row's cells, in `header`'s order."""
     out = [row.label, str(len(row.seeds))]
     for c in table.columns:
@@ -57,16 +60,19 @@ def cells(table: PaperTable, row: ReportRow) -> list[str]:
     out += [human(row.cost["Params"]) if "Params" in row.cost else "-",
             _paper_cost(row.paper.get("Params"), units.get("Params", "")),
             human(row.cost["OPs"]) if "OPs" in row.cost else "-",
-            _paper_cost(row.paper.get("OPs"), units.get("OPs", "")),
-            row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]
-    return out
+            _paper_cost(row.paper.get("OPs"), units.get("OPs", ""))]
+    if latency:
+        out += [f"{row.cost['Latency']:.3f}" if "Latency" in row.cost else "-",
+                f"{row.cost['Speedup']:.2f}x" if "Speedup" in row.cost else "-"]
+    return out + [row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]
 
 
 def render(table: PaperTable, rows: list[ReportRow], dataset: str, fmt: str = "md") -> str:
     """The report in format `fmt` (md | csv | latex)."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: valid choices are {', '.join(FORMATS)}")
-    head, body = header(table, dataset), [cells(table, r) for r in rows]
+    latency = any("Latency" in r.cost for r in rows)
+    head, body = header(table, dataset, latency), [cells(table, r, latency) for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

@@ -38,6 +38,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -146,9 +147,9 @@ def bench_layers(args: argparse.Namespace, rate: float) -> list[dict]:
                 raw = PackedBinaryConv2d.from_float(w, stride, pad, groups, backend="cpu", out_dtype=torch.int32)
                 exact = torch.equal(raw(x), F.conv2d(xs, ws, None, stride, pad, 1, groups).round().int())
                 fns = {
-                    "fp32": lambda: F.conv2d(xs, ws, None, stride, pad, 1, groups),
-                    "float": lambda: flt(x),
-                    "packed": lambda: packed(x),
+                    "fp32": partial(F.conv2d, xs, ws, None, stride, pad, 1, groups),
+                    "float": partial(flt, x),
+                    "packed": partial(packed, x),
                 }
                 q = int8_conv(xs, ws, stride, pad, groups)
                 if q is not None:
@@ -192,7 +193,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             same = bool((ref.argmax(1) == got.argmax(1)).all())
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                t = time_blocks({"float": lambda: flt(x), "packed": lambda: packed(x)}, max(3, args.repeat // 3))
+                t = time_blocks({"float": partial(flt, x), "packed": partial(packed, x)}, max(3, args.repeat // 3))
                 row = {"model": name, "threads": threads, "float_ms": t["float"] * 1e3, "packed_ms": t["packed"] * 1e3,
                        "speedup": t["float"] / t["packed"], "max_diff_rel": diff, "argmax_equal": same}
                 rows.append(row)
