@@ -1,4 +1,4 @@
-"""Export a trained model to packed 1-bit inference layers (Triton kernels on GPU, torch reference on CPU).
+"""Export a trained model to packed 1-bit inference layers (Triton kernels on GPU, popcount kernels on CPU).
 
     import bnnbench
     packed = bnnbench.export(model)             # = bnnbench.export.export(model)

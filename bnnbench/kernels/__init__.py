@@ -1,4 +1,4 @@
-"""Bit-packed binary convolution kernels (Triton) with a pure-torch reference.
+"""Bit-packed binary convolution kernels (Triton on GPU, C++ popcount on CPU) with a pure-torch reference.
 
 - Sign convention: x >= 0 -> +1 (bit 1), x < 0 -> -1 (bit 0); sign(0) = +1.
 - Layouts (`packing`): activations are NHWC-packed, (N, C, H, W) -> (N, H, W, groups * words) int32,
@@ -12,14 +12,24 @@
   out_dtype. Per-input-channel activation scales (e.g. DAB's alpha per sample and input channel)
   do not factor out of a binary conv; the export layer must fold them, not the kernel.
 - Dispatch (`backend`): backend="auto" runs compiled Triton on CUDA, the Triton interpreter on CPU
-  when TRITON_INTERPRET=1, and the torch reference (`reference`) otherwise.
+  when TRITON_INTERPRET=1, else the compiled CPU kernels (`cpu`: XOR + popcount on 64-bit words,
+  built on first use) where they build, and the torch reference (`reference`) otherwise;
+  backend="float" is the float baseline of the benchmarks (F.conv2d, BN folded).
 
-Importing this package imports only torch; triton is imported when a Triton backend is first used.
+Importing this package imports only torch; triton is imported when a Triton backend is first used,
+the CPU extension when the CPU backend is first resolved.
 """
 
 from __future__ import annotations
 
-from bnnbench.kernels.api import binarize_pack, binary_conv2d, choose_impl, packed_conv2d
+from bnnbench.kernels import cpu
+from bnnbench.kernels.api import (
+    binarize_pack,
+    binary_conv2d,
+    binary_linear,
+    choose_impl,
+    packed_conv2d,
+)
 from bnnbench.kernels.backend import resolve_backend, triton_available
 from bnnbench.kernels.layer import PackedBinaryConv2d
 from bnnbench.kernels.packing import (
@@ -35,7 +45,9 @@ __all__ = [
     "PackedBinaryConv2d",
     "binarize_pack",
     "binary_conv2d",
+    "binary_linear",
     "choose_impl",
+    "cpu",
     "num_words",
     "pack_activations",
     "pack_weights",

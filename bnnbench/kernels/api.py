@@ -313,3 +313,37 @@ def binary_conv2d(
     x_packed = binarize_pack(x, None, groups, backend=be_pack)
     w_packed = pack_weights(weight)
     return _run_conv(x_packed, w_packed, c, stride, padding, groups, epilogue, out_dtype, impl, be)
+
+
+def binary_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    scale: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    residual: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """F.linear(sign(x), sign(weight)) on packed bits (x (..., C_in), weight (C_out, C_in)), plus
+    y * scale[o] + bias[o] + residual (..., C_out): a 1x1 binary conv of the samples."""
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be 2-D (C_out, C_in); got shape {tuple(weight.shape)}")
+    if x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"x has shape {tuple(x.shape)}; its last dim must be C_in={weight.shape[1]}")
+    cout, cin = weight.shape
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, cin)
+    n = rows.shape[0]
+    if residual is not None and tuple(residual.shape) != (*lead, cout):
+        raise ValueError(f"residual has shape {tuple(residual.shape)}; expected {(*lead, cout)}")
+    w4 = weight[:, :, None, None]
+    kw = {"scale": scale, "bias": bias, "out_dtype": out_dtype, "backend": backend}
+    if resolve_backend(backend, x.device) == "cpu":
+        # the samples as one row of n pixels: the CPU kernels vectorise over pixels
+        res = None if residual is None else residual.reshape(n, cout).t().reshape(1, cout, 1, n)
+        y = binary_conv2d(rows.t().reshape(1, cin, 1, n), w4, residual=res, **kw).reshape(cout, n).t()
+    else:
+        res = None if residual is None else residual.reshape(n, cout, 1, 1)
+        y = binary_conv2d(rows[:, :, None, None], w4, residual=res, **kw).reshape(n, cout)
+    return y.reshape(*lead, cout)

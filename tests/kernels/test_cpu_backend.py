@@ -198,3 +198,34 @@ def test_float_baseline_layer_computes_the_same_conv() -> None:
     for extra in ({}, {"residual": res}, {"sample_scale": torch.rand(2, 16, generator=g)},
                   {"threshold": torch.randn(2, 24, generator=g)}):
         torch.testing.assert_close(flt(x, **extra), ref(x, **extra), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_binary_linear_is_exact(backend: str) -> None:
+    # F.linear(sign(x), sign(w)) for any leading shape, C_in not a multiple of 64, with the epilogue
+    from bnnbench.kernels import binary_linear
+
+    g = torch.Generator().manual_seed(6)
+    x, w = torch.randn(3, 5, 100, generator=g), torch.randn(7, 100, generator=g)
+    expected = F.linear(sign(x), sign(w))
+    assert torch.equal(binary_linear(x, w, out_dtype=torch.int32, backend=backend), expected.round().int())
+    scale, bias, res = torch.rand(7, generator=g), torch.randn(7, generator=g), torch.randn(3, 5, 7, generator=g)
+    got = binary_linear(x, w, scale=scale, bias=bias, residual=res, backend=backend)
+    assert torch.equal(got, ((expected * scale) + bias) + res)
+    with pytest.raises(ValueError, match="C_in=100"):
+        binary_linear(torch.randn(2, 99), w, backend=backend)
+
+
+def test_threads_change_nothing_but_time() -> None:
+    g = torch.Generator().manual_seed(7)
+    x, w = torch.randn(2, 130, 15, 9, generator=g), torch.randn(33, 130, 3, 3, generator=g)
+    weights = cpu.prepack_weights(pack_weights(w), 130)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = cpu.conv2d_float(x, weights, (1, 1), (1, 1), 1, scale=torch.ones(33))
+        torch.set_num_threads(2)
+        two = cpu.conv2d_float(x, weights, (1, 1), (1, 1), 1, scale=torch.ones(33))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)

@@ -3,16 +3,16 @@
 // Written by hand because no maintained package does this for PyTorch on x86 and ARM (Larq
 // Compute Engine and daBNN run TFLite / their own model formats on ARM only).
 //
-// Depth-wise convs (one input channel per group) run on byte planes instead (see below).
+// Depth-wise convs (one input channel per group) run on int8 planes instead (see there).
 //
 // Layout ("word planes"): the input of one conv is packed once into zero-padded, phase-split
-// planes of 64-bit words, shape (N, G * WG, SH, SW, HQ, WQ): word w of group g (channels
-// g * cin_g + 64 w ... + 63, bit b = channel 64 w + b, LSB first), stride phase (py, px) and
-// position (r / SH, q / SW) of padded pixel (r, q). A stride-s conv then reads, for tap (ky, kx),
-// plane (ky % SH, kx % SW) at row oy + ky / SH and columns ox + kx / SW: consecutive output pixels
-// read consecutive words, so the inner loop vectorises over OUTPUT PIXELS (8 per AVX-512
-// register), with one weight word broadcast per output channel, and the output is stored
-// straight into NCHW rows.
+// planes of 64-bit words, shape (N, G * WG, SH, SW, KS, HQ, WQ): word w of group g (channels
+// g * cin_g + 64 w ... + 63, bit b = channel 64 w + b, LSB first), stride phase (py, px), shifted
+// copy j (see Geo) and position (r / SH, q / SW) of padded pixel (r, q). A stride-s conv then
+// reads, for tap (ky, kx), plane (ky % SH, kx % SW) at row oy + ky / SH and columns
+// ox + kx / SW: consecutive output pixels read consecutive words, so the inner loop vectorises
+// over OUTPUT PIXELS (8 per AVX-512 register), with one weight word broadcast per output
+// channel, and the output is stored straight into NCHW rows.
 //
 // Exactness: each tap contributes cin_g - 2 popcount(a XOR w) (padding channel bits are 0 in both
 // operands). Padded taps read zero words and contribute cin_g - 2 popcount(w) instead of 0; that
