@@ -159,8 +159,14 @@ def _ext() -> ModuleType:
 
 
 def prepack_weights(w_packed: torch.Tensor, in_channels_per_group: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(64-bit weight words (C_out, kh, kw, words64), padded-tap contributions (C_out, kh, kw))."""
-    w64, tap_zero = _ext().prepack_weights(w_packed.contiguous(), int(in_channels_per_group))
+    """(64-bit weight words (C_out, kh, kw, words64), padded-tap contributions (C_out, kh, kw));
+    the words share `w_packed`'s memory where it has an even number of words per tap."""
+    w_packed = w_packed.contiguous()
+    w64, tap_zero = _ext().prepack_weights(w_packed, int(in_channels_per_group))
+    if w_packed.shape[-1] % 2 == 0:
+        # an even number of 32-bit words already is the 64-bit layout (little-endian pairs): share
+        # the packed weights instead of holding a second copy
+        w64 = w_packed.view(torch.int64)
     return w64, tap_zero
 
 

@@ -135,8 +135,12 @@ def test_layer_prepacks_once_and_follows_new_weights() -> None:
 
 def test_packed_weights_are_32x_smaller() -> None:
     w = torch.randn(128, 128, 3, 3)
-    w64, _ = cpu.prepack_weights(pack_weights(w), 128)
+    packed = pack_weights(w)
+    w64, _ = cpu.prepack_weights(packed, 128)
     assert w.numel() * 4 == 32 * w64.numel() * 8
+    assert w64.data_ptr() == packed.data_ptr()  # the kernel's 64-bit words are the same memory
+    odd, _ = cpu.prepack_weights(pack_weights(torch.randn(8, 96, 3, 3)), 96)  # 3 words: padded copy
+    assert odd.shape == (8, 3, 3, 2)
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
