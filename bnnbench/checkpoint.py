@@ -1,15 +1,68 @@
-"""The one reader of model weights from a file: a run's Lightning checkpoint or a state dict."""
+"""The one reader of checkpoint files: a run's Lightning checkpoint or a state dict.
+
+Every checkpoint the project reads goes through `load_checkpoint`, which uses torch's
+weights-only unpickler: tensors, numbers, strings and containers, so that a shared file cannot
+run code when it is opened (a pickle can). bnnbench's own checkpoints hold nothing else. A file
+that the safe loader refuses is refused in one line naming it and what it holds; setting
+``BNNBENCH_UNSAFE_LOAD_EXECUTES_CODE=1`` loads such a file with full pickle, which executes any
+code the file carries: only for files you made or trust.
+"""
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 PREFIX = "model."  # a task holds its network as `self.model`
+UNSAFE_ENV = "BNNBENCH_UNSAFE_LOAD_EXECUTES_CODE"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is refused or cannot be read (the message names the file and why)."""
+
+
+def unsafe_load_allowed() -> bool:
+    """True if the user opted in to full-pickle loading (BNNBENCH_UNSAFE_LOAD_EXECUTES_CODE=1)."""
+    return os.environ.get(UNSAFE_ENV, "").strip() == "1"
+
+
+def load_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
+    """The object stored at the local file `path`, read by torch's weights-only loader.
+
+    FileNotFoundError for a missing file; CheckpointError (one line naming the file) for a file
+    the safe loader refuses (unless BNNBENCH_UNSAFE_LOAD_EXECUTES_CODE=1) or cannot read."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{what}={file} does not exist (weights are read from local files only)")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        unsafe = re.search(r"Unsupported global", text)
+        if unsafe is None:
+            raise CheckpointError(f"{what}={file} is not a readable checkpoint ({_first_line(text)})") from None
+        if unsafe_load_allowed():
+            return torch.load(file, map_location="cpu", weights_only=False)
+        held = re.search(r"GLOBAL ([\w.]+)", text)
+        raise CheckpointError(
+            f"{what}={file} was refused: it holds {held.group(1) if held else 'an object of another type'}, which only a full pickle load can "
+            f"build, and a full load runs any code the file carries (bnnbench checkpoints hold only tensors and "
+            f"containers); set {UNSAFE_ENV}=1 only for a file you trust"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(f"{what}={file} is not a readable checkpoint ({_first_line(str(err))})") from None
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines and lines[0].startswith("Weights only load failed") else (lines[0] if lines else "?")
 
 
 def read_state_dict(path: str | Path, what: str = "checkpoint", prefix: str = PREFIX) -> dict[str, Tensor]:
@@ -20,19 +73,12 @@ def read_state_dict(path: str | Path, what: str = "checkpoint", prefix: str = PR
     dict. `what` names the setting the path came from, for the error messages.
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"{what}={file} does not exist (weights are read from local files only)")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # our own Lightning checkpoints also hold hyper-parameters and RNG states; the path is
-        # one the user named, so a full load is what they asked for
-        state = torch.load(file, map_location="cpu", weights_only=False)
+    state = load_checkpoint(file, what)
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ValueError(f"{what}={file} holds neither a Lightning checkpoint nor a state dict")
+        raise CheckpointError(f"{what}={file} holds neither a Lightning checkpoint nor a state dict")
     if prefix and any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     return dict(state)
@@ -64,4 +110,5 @@ def load_weights(module: nn.Module, path: str | Path, what: str = "checkpoint") 
     module.load_state_dict(state)  # same keys and shapes: only a dtype issue can remain
 
 
-__all__ = ["PREFIX", "load_weights", "read_state_dict"]
+__all__ = ["PREFIX", "UNSAFE_ENV", "CheckpointError", "load_checkpoint", "load_weights", "read_state_dict",
+           "unsafe_load_allowed"]

@@ -36,7 +36,7 @@ from bnnbench.callbacks import (
     FiniteLoss,
     RNGState,
 )
-from bnnbench.checkpoint import load_weights
+from bnnbench.checkpoint import load_checkpoint, load_weights, unsafe_load_allowed
 from bnnbench.data.scan import scan
 from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.registry import TASKS
@@ -231,7 +231,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     if mode == "test" and ckpt is None:
         raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
     if ckpt is not None and mode == "train":
-        check_continuation(ckpt, cfg, len(dm.train_dataloader()))
+        check_continuation(ckpt, cfg, len(dm.train_dataloader()))  # reads it weights-only
+    elif ckpt is not None:
+        load_checkpoint(ckpt, "ckpt_path")  # refused in one line before Lightning reads it
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
     # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch
@@ -257,10 +259,13 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
         logger.log_hyperparams(cost_row)
     try:
         if mode == "train":
-            trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-            tested = trainer.test(task, datamodule=dm, ckpt_path="best" if best.best_model_path else None, verbose=False)
+            # checkpoints are read weights-only (bnnbench.checkpoint): a shared file cannot run code
+            safe = not unsafe_load_allowed()
+            trainer.fit(task, datamodule=dm, ckpt_path=ckpt, weights_only=safe)
+            tested = trainer.test(task, datamodule=dm, ckpt_path="best" if best.best_model_path else None,
+                                  verbose=False, weights_only=safe)
         else:
-            tested = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False)
+            tested = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False, weights_only=not unsafe_load_allowed())
     except Exception as err:
         # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
         # run's files in place so that resume=true continues it

@@ -27,8 +27,12 @@ def parse_key_values(argv: Sequence[str], keys: Sequence[str], required: Sequenc
 
 
 def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any],
-             errors: tuple[type[BaseException], ...] = (FileNotFoundError,)) -> int:
+             errors: tuple[type[BaseException], ...] | None = None) -> int:
     """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or one of `errors` (one line on stderr)."""
+    if errors is None:
+        from bnnbench.checkpoint import CheckpointError
+
+        errors = (FileNotFoundError, CheckpointError)  # a missing or refused file: one line
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
         print(usage)

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
+from bnnbench.checkpoint import load_checkpoint
 
 # the state-dict key holding a torch scheduler's length
 LENGTH_KEYS = ("total_steps", "total_iters", "T_max")
@@ -19,7 +19,7 @@ LENGTH_KEYS = ("total_steps", "total_iters", "T_max")
 
 def schedule_length(ckpt: str | Path) -> tuple[int | None, int]:
     """(steps the checkpoint's LR schedule spans or None without one, epochs it had finished)."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_checkpoint(ckpt, "ckpt_path")
     epochs = int(state.get("epoch", 0)) + 1
     for sched in state.get("lr_schedulers") or []:
         for key in LENGTH_KEYS:

@@ -33,10 +33,35 @@ CIFAR100_LAYOUT = """root/                      (or root = the cifar-100-python 
 NATIVE = (32, 32)
 
 
-def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """One pickled CIFAR batch as images (N, 3, 32, 32) uint8 and labels (N,) int64."""
+# What a CIFAR batch pickle may build besides dicts, lists, bytes, str and ints: numpy arrays.
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what the CIFAR format holds, so a crafted file cannot run code."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it holds {module}.{name}, which a CIFAR batch never does")
+
+
+def _unpickle(path: Path) -> object:
     with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="bytes")
+        try:
+            return _CifarUnpickler(f, encoding="bytes").load()
+        except pickle.UnpicklingError as err:
+            raise ValueError(f"{path}: refused, not a CIFAR batch ({err}); nothing in it was run") from None
+
+
+def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled CIFAR batch as images (N, 3, 32, 32) uint8 and labels (N,) int64 (read with an
+    unpickler that builds only dicts, lists, bytes, strings, numbers and numpy arrays)."""
+    entry = _unpickle(path)
     if not isinstance(entry, dict) or b"data" not in entry or label_key not in entry:
         raise ValueError(f"{path}: expected a pickled dict with keys b'data' and {label_key!r}")
     data = np.asarray(entry[b"data"], dtype=np.uint8)
@@ -56,8 +81,9 @@ def read_names(path: Path, key: bytes) -> list[str] | None:
     """Class names from a CIFAR meta file, or None if the file is absent."""
     if not path.is_file():
         return None
-    with open(path, "rb") as f:
-        meta = pickle.load(f, encoding="bytes")
+    meta = _unpickle(path)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a pickled dict with key {key!r}")
     return [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get(key, [])] or None
 
 
