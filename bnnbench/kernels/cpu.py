@@ -171,7 +171,9 @@ def prepack_weights(w_packed: torch.Tensor, in_channels_per_group: int) -> tuple
 
 
 def _f32(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.to(torch.float32).contiguous()
+    if t is None or (t.dtype == torch.float32 and t.is_contiguous()):
+        return t  # the common case, without a dispatcher round trip per epilogue tensor
+    return t.to(torch.float32).contiguous()
 
 
 def _flatten_1x1(shape: tuple[int, int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
