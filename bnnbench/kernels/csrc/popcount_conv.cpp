@@ -526,10 +526,11 @@ void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::v
     if (g.SW == 1) {
       uint8_t* __restrict dst = row + cols[0];
       // branch-free, in blocks of 16: a plain loop over bytes is vectorised 64 wide, which rows
-      // shorter than 64 never reach
+      // shorter than 64 reach only through masked tails
       i64 q = 0;
       for (; q + 16 <= w; q += 16)
         for (int k = 0; k < 16; ++k) dst[q + k] = static_cast<uint8_t>(2 * (in[q + k] >= th) - 1);
+#pragma GCC ivdep
       for (; q < w; ++q) dst[q] = static_cast<uint8_t>(2 * (in[q] >= th) - 1);
     } else {
       // one stride phase at a time: strided reads, contiguous writes
@@ -568,7 +569,11 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
   if (e.out_raw != nullptr) {
     int32_t* __restrict wd = wide;
     for (i64 i = 0; i < len; ++i) wd[i] = ac[i];
-    for (i64 oy = 0; oy < g.HO; ++oy) std::copy(wd + oy * wq, wd + oy * wq + wo, e.out_raw + o + oy * wo);
+    for (i64 oy = 0; oy < g.HO; ++oy) {
+      int32_t* __restrict out = e.out_raw + o + oy * wo;
+      const int32_t* __restrict src = wd + oy * wq;
+      for (i64 x = 0; x < wo; ++x) out[x] = src[x];
+    }
     return;
   }
   const float sc = e.scale ? e.scale[c] : 1.0f;
@@ -583,7 +588,7 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
       const float* __restrict res = e.residual + o + oy * wo;
       for (i64 x = 0; x < wo; ++x) out[x] = yr[x] + res[x];
     } else {
-      std::copy(yr, yr + wo, out);
+      for (i64 x = 0; x < wo; ++x) out[x] = yr[x];  // a loop, not a memcpy call per short row
     }
   }
 }
