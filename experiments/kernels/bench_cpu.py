@@ -37,6 +37,7 @@ import math
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -120,10 +121,12 @@ def int8_conv(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, group
     from torch.ao.nn.quantized import Conv2d as QConv2d
 
     cout, cin_g, k, _ = w.shape
-    conv = QConv2d(cin_g * groups, cout, k, stride, padding, groups=groups)
-    conv.set_weight_bias(torch.quantize_per_tensor(w, 1.0, 0, torch.qint8), None)
+    with warnings.catch_warnings():  # torch marks its quantized tensors deprecated; still its int8 path
+        warnings.simplefilter("ignore", UserWarning)
+        conv = QConv2d(cin_g * groups, cout, k, stride, padding, groups=groups)
+        conv.set_weight_bias(torch.quantize_per_tensor(w, 1.0, 0, torch.qint8), None)
+        xq = torch.quantize_per_tensor(x, 1.0, 128, torch.quint8)
     conv.scale, conv.zero_point = float(cin_g * k * k) / 127.0, 128  # the count's range fits uint8
-    xq = torch.quantize_per_tensor(x, 1.0, 128, torch.quint8)
     return lambda: conv(xq)
 
 
