@@ -339,6 +339,11 @@ def main() -> None:
 
         print_catalog()
         return
+    if sys.argv[1:2] == ["--version"]:  # bnnbench's, not Hydra's
+        import bnnbench
+
+        print(f"bnnbench {bnnbench.__version__}")
+        return
     _main()
     if sweep.FAILED_JOBS:
         sys.exit(1)

@@ -205,3 +205,12 @@ def test_a_corrupted_image_is_named_before_training(tmp_path, monkeypatch):
     dm.setup("fit")
     with pytest.raises(scan_module.BadDataFile, match=f"cannot read {bad}"):
         scan_module.scan(dm, "ade20k")
+
+
+def test_version_is_bnnbench_s(capsys, monkeypatch):
+    import bnnbench
+    from bnnbench import cli
+
+    monkeypatch.setattr(sys, "argv", ["bnnbench", "--version"])
+    cli.main()
+    assert capsys.readouterr().out.strip() == f"bnnbench {bnnbench.__version__}"
