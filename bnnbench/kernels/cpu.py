@@ -239,23 +239,9 @@ def conv2d_packed(
     n, h, w, _ = x_packed.shape
     kernel = (w64.shape[1], w64.shape[2])
     planes = ext.pack_planes_nhwc(x_packed.contiguous(), in_channels, groups, *kernel, *stride, *padding)
-    return _conv(ext, planes, n, in_channels, h, w, groups, w64, tap_zero, stride, padding, scale,
-                 bias, sample_scale, residual, out_dtype, simd, None)
-
-
-def _conv(ext: ModuleType, planes: torch.Tensor, n: int, c: int, h: int, w: int, groups: int,
-          w64: torch.Tensor, tap_zero: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
-          scale: torch.Tensor | None, bias: torch.Tensor | None, sample_scale: torch.Tensor | None,
-          residual: torch.Tensor | None, out_dtype: torch.dtype, simd: str | None,
-          flat_shape: tuple[int, ...] | None) -> torch.Tensor:
-    raw = out_dtype == torch.int32
-    res = _f32(residual)
-    if res is not None and flat_shape is not None:
-        res = res.reshape(n, -1, 1, h * w)
-    out = ext.conv_planes(planes, n, c, h, w, groups, w64, tap_zero, *stride, *padding, _f32(scale),
-                          _f32(bias), _f32(sample_scale), res, raw, SIMD_CODES[resolve_simd(simd)])
-    if flat_shape is not None:
-        out = out.reshape(n, -1, flat_shape[2], flat_shape[3])
+    out = ext.conv_planes(planes, n, in_channels, h, w, groups, w64, tap_zero, *stride, *padding, _f32(scale),
+                          _f32(bias), _f32(sample_scale), _f32(residual), out_dtype == torch.int32,
+                          SIMD_CODES[resolve_simd(simd)])
     return out if out.dtype == out_dtype else out.to(out_dtype)
 
 
