@@ -123,6 +123,17 @@ def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, target)
     assert torch.load(target)["state_dict"]["w"].sum() == 2  # the earlier checkpoint is intact
 
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    def disk_full(self, checkpoint, path, storage_options=None):
+        Path(path).write_bytes(b"\0" * 4096)  # part of the file is written, then the disk is full
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, target)
+    assert not list(tmp_path.glob("*.tmp"))  # the partial temporary file is removed
+    assert torch.load(target)["state_dict"]["w"].sum() == 2
+
 
 def test_a_nan_loss_stops_the_job_naming_the_step_and_the_first_bad_layer():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
