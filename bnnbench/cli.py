@@ -300,11 +300,22 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     return result
 
 
+LAYOUT_MARK = "expected layout:"
+
+
 def one_line(err: BaseException) -> str:
     """An error as one line: its message (a KeyError's without quotes), or its type."""
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    if first.endswith(LAYOUT_MARK):  # the layout follows on the next lines (`layout_of`)
+        return first
     return first if len(text.strip().splitlines()) <= 1 else f"{first} ..."
+
+
+def layout_of(err: BaseException) -> str | None:
+    """The expected folder layout a data set's error ends with (its lines after the first), if any."""
+    lines = str(err).strip().splitlines()
+    return "\n".join(lines[1:]) if len(lines) > 1 and lines[0].endswith(LAYOUT_MARK) else None
 
 
 def job_main(cfg: DictConfig) -> dict[str, Any] | None:
@@ -323,6 +334,9 @@ def job_main(cfg: DictConfig) -> dict[str, Any] | None:
             raise
         # user errors read as one line; the traceback stays one variable away
         console.print(f"[bold red]error:[/bold red] {one_line(err)}", highlight=False, soft_wrap=True)
+        layout = layout_of(err)
+        if layout is not None:  # printed in full: the user needs every folder name of it
+            console.print(layout, highlight=False, markup=False, soft_wrap=True)
         console.print("(set HYDRA_FULL_ERROR=1 for the traceback)", style="dim")
         sys.exit(2)
 

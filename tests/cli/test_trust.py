@@ -225,3 +225,16 @@ def test_version_is_bnnbench_s(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bnnbench", "--version"])
     cli.main()
     assert capsys.readouterr().out.strip() == f"bnnbench {bnnbench.__version__}"
+
+
+def test_a_missing_data_folder_prints_the_whole_expected_layout(tmp_path):
+    # the error is one line, then the layout the user must build, every folder of it
+    from bnnbench.data.ade20k import LAYOUT
+
+    proc = _cli("data=ade20k", f"data.root={tmp_path / 'nope'}", "logger=none", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stdout.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith("expected layout:"), proc.stdout[-2000:]
+    flat = " ".join(proc.stdout.split())
+    assert all(" ".join(line.split()) in flat for line in LAYOUT.splitlines() if line.strip())
+    assert "Traceback" not in proc.stdout + proc.stderr
