@@ -9,6 +9,9 @@ per-sample-and-output-channel (N, C_out) scales.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,15 +135,23 @@ class PackedBinaryConv2d(nn.Module):
             backend=self.backend,
         )
 
+    def _derived(self, name: str, key: tuple, build: Callable[[], Any]) -> Any:
+        """`build()`, cached under `name` until `key` (the weights' identity and version) changes;
+        kept out of the state dict and of pickles (see __getstate__)."""
+        cached = self.__dict__.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self.__dict__[name] = cached
+        return cached[1]
+
+    def _weights_key(self) -> tuple:
+        w = self.weight_packed
+        return (w.data_ptr(), w._version, tuple(w.shape))
+
     def _cpu_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weights in the CPU kernels' 64-bit layout, prepacked once (again if they change)."""
-        w = self.weight_packed
-        key = (w.data_ptr(), w._version, tuple(w.shape))
-        cached = self.__dict__.get("_cpu_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, cpu.prepack_weights(w, self.in_channels // self.groups))
-            self.__dict__["_cpu_cache"] = cached
-        return cached[1]
+        return self._derived("_cpu_cache", self._weights_key(),
+                             lambda: cpu.prepack_weights(self.weight_packed, self.in_channels // self.groups))
 
     def _forward_cpu(
         self,
@@ -172,16 +183,16 @@ class PackedBinaryConv2d(nn.Module):
 
     def _float_weights(self, folded: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """±1 weights as floats (times scale[c] if `folded`) and the bias, derived once."""
-        w = self.weight_packed
-        key = (w.data_ptr(), w._version, folded, None if self.scale is None else self.scale._version)
-        cached = self.__dict__.get("_float_cache")
-        if cached is None or cached[0] != key:
+
+        def build() -> tuple[torch.Tensor, torch.Tensor | None]:
+            w = self.weight_packed
             signs = unpack_weights(w, self.in_channels // self.groups).to(w.device)
             if folded and self.scale is not None:
                 signs = signs * self.scale.view(-1, 1, 1, 1)
-            cached = (key, (signs, self.bias if folded else None))
-            self.__dict__["_float_cache"] = cached
-        return cached[1]
+            return signs, self.bias if folded else None
+
+        scale_version = None if self.scale is None else self.scale._version
+        return self._derived("_float_cache", (*self._weights_key(), folded, scale_version), build)
 
     def _forward_float(
         self,
@@ -209,8 +220,8 @@ class PackedBinaryConv2d(nn.Module):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_cpu_cache", None)  # derived from weight_packed; rebuilt on demand
-        state.pop("_float_cache", None)
+        for name in ("_cpu_cache", "_float_cache"):  # derived from the buffers; rebuilt on demand
+            state.pop(name, None)
         return state
 
     def weight_bytes(self) -> int:
