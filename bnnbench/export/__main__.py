@@ -23,7 +23,7 @@ from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
-    "[config=<run>/.hydra/config.yaml] [backend=auto|triton|reference] [impl=auto|xor|dot] "
+    "[config=<run>/.hydra/config.yaml] [backend=auto|triton|cpu|reference|float] [impl=auto|xor|dot] "
     "[channel_scale=float|bitplanes] [planes=16] [check=true|false] [bench=true|false] "
     "[bench_batch=16] [bench_repeat=10] [threads=N]"
 )
