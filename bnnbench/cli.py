@@ -9,6 +9,7 @@ checkpoint on the test split, `mode=cost` prints the model's cost without data o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -38,6 +39,7 @@ from bnnbench.callbacks import (
 )
 from bnnbench.checkpoint import load_checkpoint, load_weights, unsafe_load_allowed
 from bnnbench.data.scan import scan
+from bnnbench.folder_lock import FolderLock
 from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.registry import TASKS
 from bnnbench.schedule_check import check_continuation
@@ -125,6 +127,11 @@ class EarlierRun:
         console.print(f"the run failed: the earlier results are back in {self.out}")
 
 
+def job_folder(out: Path, mode: str) -> Path:
+    """The training job's folder: `out`, or its parent for a test run in `<job>/test-<time>/`."""
+    return out.parent if mode == "test" and out.name.startswith(naming.TEST_PREFIX) else out
+
+
 def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
     """The checkpoint to continue from: `ckpt_path`, or the job's last one when `resume=true`."""
     if cfg.get("ckpt_path"):
@@ -132,7 +139,7 @@ def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={path} does not exist")
         return str(path)
-    last = out / "checkpoints" / "last.ckpt"
+    last = job_folder(out, cfg.get("mode", "train")) / "checkpoints" / "last.ckpt"
     if cfg.get("resume"):
         if last.is_file():
             console.print(f"[bold]resuming[/bold] from {last}")
@@ -207,6 +214,20 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     compile_mode = compile_option(trainer_cfg.pop("compile", False))
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # one live process per job folder (DDP's other ranks run inside rank 0's hold)
+    with FolderLock(out) if global_rank() == 0 else contextlib.nullcontext():
+        return _fit_or_test(cfg, out, trainer_cfg, threads, compile_mode, callbacks, start)
+
+
+def global_rank() -> int:
+    """This process's rank in a multi-process run (0 when there is one process)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], threads: int, compile_mode: str | None,
+                 callbacks: list[Callback] | None, start: float) -> dict[str, Any]:
+    """mode=train or test in the (locked) folder `out`."""
+    mode = cfg.get("mode", "train")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = job.build_datamodule(cfg)
     dm.prepare_data()

@@ -5,7 +5,8 @@ folder cannot be passed back as an override without quotes ('=' and ',' are gram
 path value (`data.root=/data/ADE`) nests the job folder. Here a setting becomes `key-value`,
 settings are joined by `+`, path-valued and bookkeeping settings are left out, other
 characters outside Hydra's unquoted set become `_`, and names longer than `MAX_LEN` keep their
-start and gain a short hash of the whole, so different jobs never share a folder.
+start and gain a short hash of the whole, so different jobs never share a folder. Settings are
+sorted by key: the same overrides in any order name the same folder (so `resume=true` finds it).
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ def _value(value: str) -> str:
 
 
 def settings(overrides: Iterable[str]) -> dict[str, str]:
-    """The named settings of a job's overrides, as {key: value} (the ones its name shows)."""
+    """The named settings of a job's overrides, as {key: value} sorted by key (the ones its name shows)."""
     out = {}
     for item in overrides:
         key, _, value = str(item).partition("=")
         if keep(key, value):
             out[_key(key)] = value
-    return out
+    return dict(sorted(out.items()))
 
 
 def job_name(overrides: Iterable[str], fallback: str = "") -> str:
@@ -61,12 +62,27 @@ def job_name(overrides: Iterable[str], fallback: str = "") -> str:
     return name
 
 
+TEST_PREFIX = "test-"  # mode=test writes into <job>/test-<time>/, never into the training files
+
+
+def run_dir(base: str, overrides: Iterable[str], mode: str, stamp: str) -> str:
+    """A single run's folder: `<base>/<job>`, or `<base>/<job>/test-<stamp>` for mode=test."""
+    parts = [base.rstrip("/"), job_name(overrides)]
+    if mode == "test":
+        parts.append(f"{TEST_PREFIX}{stamp}")
+    return "/".join(p for p in parts if p)
+
+
 def register_resolver() -> None:
-    """Make `${bnnbench_job:${hydra.overrides.task}}` available to the Hydra configs."""
+    """Make `${bnnbench_job:...}` and `${bnnbench_run_dir:...}` available to the Hydra configs."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("bnnbench_job"):
         OmegaConf.register_new_resolver("bnnbench_job", lambda overrides, fallback="": job_name(list(overrides), fallback))
+    if not OmegaConf.has_resolver("bnnbench_run_dir"):
+        OmegaConf.register_new_resolver(
+            "bnnbench_run_dir", lambda base, overrides, mode, stamp: run_dir(base, list(overrides), str(mode), str(stamp))
+        )
 
 
-__all__ = ["job_name", "keep", "register_resolver", "settings"]
+__all__ = ["TEST_PREFIX", "job_name", "keep", "register_resolver", "run_dir", "settings"]

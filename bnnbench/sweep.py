@@ -1,8 +1,11 @@
 """A sweep's results: every job found, one readable table, a CSV, the failures named.
 
-At the end of a `--multirun` sweep the `SweepSummary` callback prints the table and writes
-`results.csv`; `python -m bnnbench.sweep <sweep folder>` does the same for any sweep folder,
-finished or not. Either exits non-zero when a job failed (after every other job ran).
+At the start of a `--multirun` sweep the `SweepSummary` callback refuses a folder that holds an
+earlier sweep (old results would mix into the new table) and writes the sweep's job list
+(`jobs.yaml`); at its end it prints the table and writes `results.csv`. `python -m
+bnnbench.sweep <sweep folder>` does the same for any sweep folder, finished or not, and names
+every job of the list: finished, failed (with the reason), incomplete (killed, or still
+running) or never started. Either exits non-zero unless every job finished.
 """
 
 from __future__ import annotations
@@ -18,17 +21,51 @@ import yaml
 from rich.table import Table
 
 from bnnbench import naming
+from bnnbench.folder_lock import alive, holder
 from bnnbench.summary import console, human
 
 COMPONENTS = ("task", "model", "binarizer", "block")
-# set by SweepSummary when a job of the sweep failed; the CLI's exit status reads it
+JOB_LIST = "jobs.yaml"  # the sweep's jobs, written before the first one starts
+# set by SweepSummary when a job of the sweep did not finish; the CLI's exit status reads it
 FAILED_JOBS: list[str] = []
+# what a job that has no summary.json is: failed (error.txt), incomplete, or never started
+NOT_FINISHED = ("failed", "incomplete", "running", "not started")
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
     """Folders of the jobs below `sweep_dir` (any depth; earlier runs moved aside are skipped)."""
     found = {p.parent for pattern in ("summary.json", "error.txt") for p in sweep_dir.rglob(pattern)}
     return sorted(d for d in found if not any(part.startswith("previous-") for part in d.relative_to(sweep_dir).parts))
+
+
+def job_list(config: Any) -> list[dict[str, Any]] | None:
+    """The jobs Hydra's basic sweeper will run for `config` (params, then command-line overrides),
+    each {num, job (its folder), overrides}; None for another sweeper or a custom job folder."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    hydra_cfg = config.hydra
+    if hydra_cfg.sweeper.get("_target_") != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return None
+    subdir = OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir")
+    if subdir != "${bnnbench_job:${hydra.overrides.task},${hydra.job.num}}":
+        return None
+    params = [f"{k}={v}" for k, v in (hydra_cfg.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task])
+    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    return [{"num": i, "job": naming.job_name(o, str(i)), "overrides": list(o)} for i, o in enumerate(jobs)]
+
+
+def earlier_sweep(sweep_dir: Path) -> str | None:
+    """What in `sweep_dir` shows an earlier sweep (its job list, config or a job's result), or None."""
+    if not sweep_dir.is_dir():
+        return None
+    for name in (JOB_LIST, "multirun.yaml"):
+        if (sweep_dir / name).is_file():
+            return name
+    results = _job_dirs(sweep_dir)
+    return f"{len(results)} job results" if results else None
 
 
 def _settings(job_dir: Path) -> dict[str, str]:
@@ -43,19 +80,43 @@ def _reason(error_file: Path) -> str:
     return lines[-1] if lines else "?"
 
 
+def _listed(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The sweep's job list (`jobs.yaml`), [] when it has none (a sweep of an older version)."""
+    path = sweep_dir / JOB_LIST
+    return (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def _unfinished(job_dir: Path) -> tuple[str, str]:
+    """(status, reason) of a listed job without summary.json or error.txt."""
+    if not job_dir.is_dir():
+        return "not started", "the sweep stopped before this job started"
+    info = holder(job_dir)
+    if info is not None and alive(info):
+        return "running", f"process {info.get('pid')} is running it"
+    return "incomplete", "started but neither finished nor failed (killed?)"
+
+
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    """One row per job: its name, settings, status, metrics and cost (`status` ok | failed)."""
+    """One row per job: its name, settings, status, metrics and cost.
+
+    `status` is ok | failed | incomplete | running | not started; the last three only for jobs
+    of the sweep's job list that left no result."""
     rows = []
-    for job_dir in _job_dirs(sweep_dir):
+    listed = {sweep_dir / j["job"]: j for j in _listed(sweep_dir)}
+    for job_dir in sorted({*_job_dirs(sweep_dir), *listed}, key=lambda d: (listed.get(d, {}).get("num", 1 << 30), d)):
         row: dict[str, Any] = {"job": str(job_dir.relative_to(sweep_dir)) if job_dir != sweep_dir else "."}
-        settings = _settings(job_dir)
+        settings = _settings(job_dir) or naming.settings(listed.get(job_dir, {}).get("overrides", []))
         if (job_dir / "summary.json").is_file():
             summary = json.loads((job_dir / "summary.json").read_text())
             row.update(status="ok", **{k: v for k, v in summary.items() if k != "job"})
             if (job_dir / "latency.json").is_file():  # `python -m bnnbench.export ... bench=true`
                 row.update(json.loads((job_dir / "latency.json").read_text()))
         else:
-            row.update(status="failed", reason=_reason(job_dir / "error.txt"))
+            if (job_dir / "error.txt").is_file():
+                row.update(status="failed", reason=_reason(job_dir / "error.txt"))
+            else:
+                status, reason = _unfinished(job_dir)
+                row.update(status=status, reason=reason)
             config = job_dir / ".hydra" / "config.yaml"
             if config.is_file():
                 cfg = yaml.safe_load(config.read_text())
@@ -105,27 +166,28 @@ def table(rows: list[dict[str, Any]], title: str) -> Table:
             human(r["cost/params"]) if ok else "-",
             human(r["cost/ops"]) if ok else "-",
             f"{r['wall_time_s']:.0f}" if ok else "-",
-            "ok" if ok else "[bold red]failed[/bold red]",
+            "ok" if ok else f"[bold red]{r['status']}[/bold red]",
         )
     return t
 
 
 def report(sweep_dir: Path) -> list[str]:
-    """Print the sweep's table and failures, write results.csv; return the failed jobs."""
+    """Print the sweep's table and every job that did not finish, write results.csv; return those jobs."""
     rows = collect(sweep_dir)
     if not rows:
-        console.print(f"no jobs under {sweep_dir} (no summary.json or error.txt)")
+        console.print(f"no jobs under {sweep_dir} (no {JOB_LIST}, summary.json or error.txt)", soft_wrap=True)
         return []
     console.print(table(rows, f"sweep {sweep_dir}"))
     write_csv(rows, sweep_dir / "results.csv")
     console.print(f"results: {sweep_dir / 'results.csv'}", soft_wrap=True)
-    failed = [r for r in rows if r["status"] == "failed"]
-    for r in failed:
-        console.print(f"[bold red]failed[/bold red] {r['job']}: {r['reason']} (see {sweep_dir / r['job'] / 'error.txt'})",
-                      soft_wrap=True)
-    ok = len(rows) - len(failed)
-    console.print(f"{ok} jobs finished, {len(failed)} failed")
-    return [r["job"] for r in failed]
+    unfinished = [r for r in rows if r["status"] != "ok"]
+    for r in unfinished:
+        see = f" (see {sweep_dir / r['job'] / 'error.txt'})" if r["status"] == "failed" else ""
+        console.print(f"[bold red]{r['status']}[/bold red] {r['job']}: {r['reason']}{see}", soft_wrap=True)
+    counts = {s: sum(r["status"] == s for r in rows) for s in NOT_FINISHED}
+    console.print(f"{len(rows) - len(unfinished)} of {len(rows)} jobs finished, "
+                  + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "failed"))
+    return [r["job"] for r in unfinished]
 
 
 try:
@@ -135,7 +197,20 @@ except ImportError:  # the sweep report itself needs no Hydra
 
 
 class SweepSummary(Callback):  # type: ignore[misc]
-    """Hydra callback printing the sweep's table after the last job."""
+    """Hydra callback: refuses a folder holding an earlier sweep and writes the job list before
+    the first job; prints the sweep's table after the last."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        found = earlier_sweep(sweep_dir)
+        if found is not None:  # its results would mix into this sweep's table
+            console.print(f"[bold red]error:[/bold red] hydra.sweep.dir={sweep_dir} holds an earlier sweep ({found}): "
+                          "give a new folder (the default is a new dated one) or remove it", soft_wrap=True)
+            sys.exit(2)
+        jobs = job_list(config)
+        if jobs is not None:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            (sweep_dir / JOB_LIST).write_text(yaml.safe_dump(jobs, sort_keys=False))
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import yaml
+
 from lightning.pytorch.callbacks import Callback
 
 from bnnbench.cli import run
@@ -41,6 +43,9 @@ def test_multirun_reports_a_failed_job_and_finishes_the_others(tmp_path):
         rows = list(csv.DictReader(f))
     assert [(r["job"], r["status"]) for r in rows] == [(ok.name, "ok"), (bad.name, "failed")]
     assert float(rows[0]["test/mIoU"]) >= 0 and rows[0]["set/block.grouping"] == "interleaved"
+    # the job list written before the first job names exactly the folders the jobs ran in
+    listed = yaml.safe_load((sweep / "jobs.yaml").read_text())
+    assert [j["job"] for j in listed] == [ok.name, bad.name] and [j["num"] for j in listed] == [0, 1]
 
 
 class InspectWandb(Callback):

@@ -1,0 +1,118 @@
+"""Runs that never overwrite or misreport: mode=test in its own folder, job names independent of the
+order of the overrides, one live process per job folder, sweeps that refuse an earlier sweep's
+folder and name every job that did not finish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bnnbench import sweep
+from bnnbench.cli import run
+from bnnbench.folder_lock import LOCK_NAME, FolderBusyError, FolderLock
+
+from .conftest import TINY, make_cfg
+
+QUICK = [o for o in TINY if not o.startswith(("trainer.max_epochs", "data.train_size", "data.val_size"))] + [
+    "trainer.max_epochs=1", "data.train_size=16", "data.val_size=8"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=600)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_mode_test_writes_its_own_folder_and_finds_the_job_in_any_override_order(tmp_path):
+    """Issue items 5 and 10: the training files stay as they were; resume=true with the overrides
+    in another order finds the same job's last.ckpt."""
+    trained = _cli("seed=5", *QUICK, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
+    (job,) = (tmp_path / "outputs" / "default").iterdir()
+    before = _digests(job)
+    tested = _cli("mode=test", "resume=true", *reversed(QUICK), "seed=5", cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]
+    assert "resuming from" in tested.stdout and "starting from scratch" not in tested.stdout
+    after = _digests(job)
+    assert {k: v for k, v in after.items() if not k.startswith("test-")} == before  # nothing touched
+    (test_dir,) = job.glob("test-*")
+    summary = json.loads((test_dir / "summary.json").read_text())
+    trained_summary = json.loads((job / "summary.json").read_text())
+    assert summary["mode"] == "test" and trained_summary["mode"] == "train"
+    assert summary["test/mIoU"] == pytest.approx(trained_summary["test/mIoU"], abs=1e-6)
+    assert (test_dir / ".hydra" / "config.yaml").is_file() and not (job / LOCK_NAME).exists()
+
+
+def test_a_folder_held_by_a_live_process_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    """Issue item 7: a second process never writes into a held job folder."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename, "since": "x"}))
+        with pytest.raises(FolderBusyError, match=rf"in use by process {holder.pid} .*wait for it"):
+            run(make_cfg(*QUICK, "logger=none"), output_dir=tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is taken over (said in one line), the run trains and lets go
+    result = run(make_cfg(*QUICK, "logger=none"), output_dir=tmp_path)
+    assert result["mode"] == "train" and not (tmp_path / LOCK_NAME).exists()
+    assert f"from process {holder.pid}, which is no longer running" in capsys.readouterr().out
+
+
+def test_the_lock_is_reentrant_in_one_process_and_released_by_its_creator(tmp_path):
+    with FolderLock(tmp_path) as outer:
+        with FolderLock(tmp_path):
+            pass
+        assert (tmp_path / LOCK_NAME).exists() and outer.owned  # the inner one did not release it
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def _fake_sweep(root: Path) -> Path:
+    """A sweep of three jobs killed during the second: one finished, one started, one never began."""
+    jobs = [{"num": i, "job": f"seed-{i}", "overrides": [f"seed={i}"]} for i in range(3)]
+    (root / sweep.JOB_LIST).write_text(yaml.safe_dump(jobs))
+    done = root / "seed-0"
+    (done / ".hydra").mkdir(parents=True)
+    (done / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+    (done / "summary.json").write_text(json.dumps({"mode": "train", "task": "seg", "model": "m", "binarizer": "dab",
+                                                   "block": "cfb", "seed": 0, "test/mIoU": 0.5, "cost/params": 1,
+                                                   "cost/ops": 1, "wall_time_s": 1.0}))
+    (root / "seed-1" / ".hydra").mkdir(parents=True)
+    (root / "seed-1" / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    return root
+
+
+def test_an_interrupted_sweep_names_the_killed_job_and_the_one_never_started(tmp_path, capsys):
+    """Issue item 6: `python -m bnnbench.sweep` reads the job list; exit 1 unless all finished."""
+    assert sweep.main([str(_fake_sweep(tmp_path))]) == 1
+    out = capsys.readouterr().out
+    assert "incomplete seed-1" in out and "killed?" in out
+    assert "not started seed-2" in out
+    assert "1 of 3 jobs finished, 0 failed, 1 incomplete, 1 not started" in out
+    rows = {r["job"]: r["status"] for r in sweep.collect(tmp_path)}
+    assert rows == {"seed-0": "ok", "seed-1": "incomplete", "seed-2": "not started"}
+
+
+def test_a_sweep_into_an_earlier_sweeps_folder_is_refused(tmp_path):
+    """Issue item 4: the earlier sweep's results can never be reported as this sweep's."""
+    (tmp_path / "sweep").mkdir()
+    earlier = _fake_sweep(tmp_path / "sweep")
+    before = _digests(earlier)
+    proc = _cli("-m", "seed=0,1", *QUICK, f"hydra.sweep.dir={earlier}", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "holds an earlier sweep (jobs.yaml)" in lines[0], proc.stdout + proc.stderr[-2000:]
+    assert _digests(earlier) == before
