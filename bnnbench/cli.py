@@ -50,8 +50,44 @@ MODES = ("train", "test", "cost")
 naming.register_resolver()
 
 
+def config_keys() -> list[str]:
+    """The top-level keys a run's config may have: config.yaml's own keys and its config groups."""
+    from omegaconf import OmegaConf
+
+    primary = OmegaConf.load(Path(CONFIG_PATH) / "config.yaml")
+    groups = []
+    for entry in primary.get("defaults", []):
+        key = next(iter(entry)) if isinstance(entry, dict) or hasattr(entry, "keys") else str(entry)
+        groups.append(str(key).removeprefix("optional ").removeprefix("override ").split("@")[0])
+    return [*(g for g in groups if g != "_self_"), *(k for k in primary if k not in ("defaults", "hydra"))]
+
+
+# what each logger takes besides its name (bnnbench.loggers.build_logger)
+LOGGER_OPTIONS = {"csv": (), "none": (), "tensorboard": (), "wandb": ("project", "entity", "mode")}
+# trainer keys bnnbench reads itself, and Trainer arguments it passes itself
+TRAINER_OWN = ("threads", "compile")
+TRAINER_SET = ("logger", "callbacks", "plugins", "default_root_dir")
+
+
+def check_run_keys(cfg: DictConfig) -> None:
+    """Unknown keys are refused, also those added with `+`: top-level keys, trainer, logger."""
+    import inspect
+
+    from bnnbench.registry import check_keys
+
+    check_keys("the run's config", list(cfg), config_keys())
+    trainer_args = [p for p in inspect.signature(L.Trainer.__init__).parameters if p not in ("self", *TRAINER_SET)]
+    check_keys("trainer", list(cfg.get("trainer") or {}), [*TRAINER_OWN, *trainer_args])
+    logger = dict(cfg.get("logger") or {})
+    name = str(logger.pop("name", "csv"))
+    if name not in LOGGER_OPTIONS:
+        raise ValueError(f"unknown logger {name!r}: valid choices are {', '.join(LOGGER_OPTIONS)}")
+    check_keys(f"logger {name!r}", logger, LOGGER_OPTIONS[name])
+
+
 def validate(cfg: DictConfig) -> None:
     """Fail on unknown names, unknown option keys and incompatible components before any work."""
+    check_run_keys(cfg)
     mode = cfg.get("mode", "train")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not a mode: valid choices are {', '.join(MODES)}")

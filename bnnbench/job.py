@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from bnnbench import compat
-from bnnbench.registry import BLOCKS, DATASETS, MODELS, TASKS, Registry, parse_component
+from bnnbench.registry import BLOCKS, DATASETS, MODELS, TASKS, Registry, check_keys, parse_component
 
 AUTO = "auto"  # block=auto: the model's own block
 # keys of a task config that are not constructor options (read by the trainer set-up)
@@ -46,12 +46,7 @@ def check_options(registry: Registry, name: str, options: Mapping[str, Any], fix
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     valid = [p for p in params if p not in ("self", *fixed) and params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-    unknown = [k for k in options if k not in valid]
-    if unknown:
-        raise ValueError(
-            f"{registry.kind} {name!r} has no option {', '.join(map(repr, unknown))}: valid options are "
-            f"{', '.join(valid) or '(none)'}"
-        )
+    check_keys(f"{registry.kind} {name!r}", options, valid)
 
 
 @dataclass
@@ -116,6 +111,12 @@ def check(cfg: Mapping[str, Any]) -> None:
     check_options(MODELS, model, model_opts, ("block", "binarizer"))
     run_keys = {k: v for k, v in task_opts.items() if k not in TASK_RUN_KEYS}
     check_options(TASKS, task, run_keys, ("model",))
+    from bnnbench.tasks.optim import check_optimizer, check_scheduler
+
+    if cfg.get("optimizer") is not None:
+        check_optimizer(plain(cfg["optimizer"]))
+    if cfg.get("scheduler") is not None:
+        check_scheduler(plain(cfg["scheduler"]))
     compat.check_task(task, data, getattr(DATASETS.get(data), "task", ""), model)
     compat.check_block_in_model(block, model)
 

@@ -82,6 +82,20 @@ class Registry:
         return f"Registry({self.kind!r}, {self.names()})"
 
 
+def check_keys(what: str, given: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise one line naming the keys of `given` that `what` does not take, the valid keys and the
+    closest match (a misspelled key, also one added with Hydra's `+`, must not train the defaults)."""
+    valid = list(valid)
+    unknown = [k for k in given if k not in valid]
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"{what} has no option {', '.join(map(repr, unknown))}: valid options are {', '.join(valid) or '(none)'}{hint}"
+    )
+
+
 def parse_component(value: str | Mapping[str, Any], kind: str = "component") -> tuple[str, dict[str, Any]]:
     """(name, options) of a component given as a name or a mapping {name: ..., **options}.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
+
+from bnnbench.registry import check_keys
 
 # the defaults of each optimizer; conf/optimizer/<name>.yaml holds the same values (a test checks)
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -30,6 +33,13 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
 }
 SCHEDULERS: tuple[str, ...] = ("onecycle", "cosine", "linear", "none")
+
+# the scheduler classes behind each name (`none` takes no options)
+_SCHEDULER_CLASSES: dict[str, type] = {
+    "onecycle": torch.optim.lr_scheduler.OneCycleLR,
+    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
+    "linear": torch.optim.lr_scheduler.LinearLR,
+}
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 if hasattr(nn, "RMSNorm"):
@@ -56,6 +66,33 @@ def split_decay_params(
             skip = isinstance(module, _NORMS) or name == "bias" or (no_decay_1d and param.ndim <= 1)
             (no_decay if skip else decay).append(param)
     return decay, no_decay
+
+
+def _parameters(cls: type, skip: tuple[str, ...]) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters
+    return [p for p in params if p not in ("self", *skip)]
+
+
+def check_optimizer(cfg: Mapping[str, Any] | None) -> None:
+    """Raise before any work when the optimizer config names an unknown optimizer or option."""
+    cfg = dict(cfg or {})
+    name = str(cfg.pop("name", "adamw")).lower()
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: valid choices are {', '.join(OPTIMIZERS)}")
+    check_keys(f"optimizer {name!r}", cfg, _parameters(OPTIMIZERS[name], ("params",)))
+
+
+def check_scheduler(cfg: Mapping[str, Any] | None) -> None:
+    """Raise before any work when the scheduler config names an unknown schedule or option."""
+    cfg = dict(cfg or {})
+    name = str(cfg.pop("name", "none")).lower()
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}: valid choices are {', '.join(SCHEDULERS)}")
+    # the step count is the run's own (`total_steps` overrides it)
+    fixed = {"onecycle": ("optimizer", "total_steps"), "cosine": ("optimizer", "T_max"),
+             "linear": ("optimizer", "total_iters")}.get(name, ())
+    valid = _parameters(_SCHEDULER_CLASSES[name], fixed) if name in _SCHEDULER_CLASSES else []
+    check_keys(f"scheduler {name!r}", cfg, ["total_steps", *valid])
 
 
 def build_optimizer(

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bnnbench import sweep
-from bnnbench.cli import run
+from bnnbench.cli import run, validate
 from bnnbench.folder_lock import LOCK_NAME, FolderBusyError, FolderLock
 
 from .conftest import TINY, make_cfg
@@ -116,3 +116,23 @@ def test_a_sweep_into_an_earlier_sweeps_folder_is_refused(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     assert len(lines) == 1 and "holds an earlier sweep (jobs.yaml)" in lines[0], proc.stdout + proc.stderr[-2000:]
     assert _digests(earlier) == before
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+binarizr=dab", "the run's config has no option 'binarizr': valid options are data, model, binarizer"),
+    ("+scheduler.pct_startt=0.3", "scheduler 'onecycle' has no option 'pct_startt'"),
+    ("+optimizer.lrr=0.1", "optimizer 'adamw' has no option 'lrr': valid options are lr, betas"),
+    ("+trainer.max_epoch=3", "trainer has no option 'max_epoch'"),
+    ("+logger.project=x", "logger 'csv' has no option 'project': valid options are (none)"),
+    ("+model.widht=2", "model 'convnext_upernet' has no option 'widht'"),
+])
+def test_misspelled_keys_added_with_plus_are_refused_with_the_closest_match(override, message):
+    """Issue item 9: Hydra's `+` adds any key; bnnbench checks it against the component's options."""
+    close = {"+binarizr=dab": "binarizer", "+scheduler.pct_startt=0.3": "pct_start", "+optimizer.lrr=0.1": "lr",
+             "+trainer.max_epoch=3": "max_epochs"}
+    with pytest.raises(ValueError) as err:
+        validate(make_cfg(override))
+    text = str(err.value)
+    assert message in text and "\n" not in text
+    if override in close:
+        assert text.endswith(f"did you mean {close[override]!r}?")

@@ -102,6 +102,7 @@ def test_generated_data_follow_their_own_seed_not_the_training_seed():
     (["task=cls", "model=bdnet_a", "+block.dual=none"], "block=auto uses model 'bdnet_a'"),
     (["block.grouping=windows"], "grouping must be one of"),
     (["trainer.compile=fast"], "trainer.compile must be false, true or one of default, reduce-overhead"),
+    (["+binarizr=dab"], "the run's config has no option 'binarizr': valid options are data, model, binarizer"),
 ])
 def test_bad_input_fails_before_any_work_in_one_line(overrides, message, tmp_path):
     proc = _cli(*overrides, "logger=none", cwd=tmp_path)
