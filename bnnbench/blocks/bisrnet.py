@@ -16,20 +16,23 @@ from bnnbench.elementwise import per_sample, pooled
 
 
 class BiSRUnit(nn.Module):
-    """x + RPReLU(conv(B(x))), C -> C, stride 1: the unit every BiSRNet conv is made of.
+    """x[:, :C_out] + RPReLU(conv(B(x))), C_in -> C_out (C_out <= C_in), stride 1: the unit every
+    BiSRNet conv is made of (C_out = C_in in BiSRNet itself; fewer for a truncated duplicate).
 
     B is the block's binarizer (for BiSRNet: redistribution x*k + b, then sign with SBA).
     """
 
-    def __init__(self, channels: int, kernel_size: int, groups: int, binarizer: BinarizerLike) -> None:
+    def __init__(self, channels: int, kernel_size: int, groups: int, binarizer: BinarizerLike,
+                 out_channels: int | None = None) -> None:
         super().__init__()
+        self.out_channels = out_channels or channels
         # "same" padding; an even kernel (a 2x2 patchify slot) pads one more pixel at the end
         padding: int | str = kernel_size // 2 if kernel_size % 2 else "same"
-        self.conv = make_conv(channels, channels, kernel_size, 1, padding, groups, binarizer)
-        self.act = RPReLU(channels)
+        self.conv = make_conv(channels, self.out_channels, kernel_size, 1, padding, groups, binarizer)
+        self.act = RPReLU(self.out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.act(self.conv(x))
+        return x[:, : self.out_channels] + self.act(self.conv(x))
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
         """The residual add (RPReLU declares its own)."""
@@ -44,9 +47,15 @@ class BiSRNetBlock(Block):
     split into r parts, one unit each, averaged; Down (stride s): AvgPool2d(s) first, then the
     channel unit; Up (`up=True`): bilinear x2 first (BiSRNet's Up is 2C -> C, i.e. Decrease).
     The conv must keep the spatial size (padding = kernel_size // 2).
+
+    BiSRNet's widths only double or halve. An increase by a ratio that is not an integer
+    (C -> rC + m, 0 < m < C; ConvNeXt-UPerNet's decoder out conv, 96 -> 128) truncates the
+    duplicates: r units, then one unit C -> m whose residual is x's first m channels, so that
+    output channel j is a unit on x with residual x[j mod C], as in the integer case. A decrease by
+    such a ratio has no such reading and is refused.
     """
 
-    integer_width_ratios = True  # compat: refused in models whose widths change by other ratios
+    integer_width_ratios = True  # compat: refused in models whose widths shrink by other ratios
 
     def __init__(
         self,
@@ -59,10 +68,9 @@ class BiSRNetBlock(Block):
         binarizer: BinarizerLike = "fp",
         up: bool = False,
     ) -> None:
-        big, small = max(in_channels, out_channels), min(in_channels, out_channels)
-        if big % small:
+        if in_channels > out_channels and in_channels % out_channels:
             raise ValueError(
-                f"bisrnet changes channels by an integer factor (Increase/Decrease), got "
+                f"bisrnet decreases channels by an integer factor (Decrease: split, units, average), got "
                 f"in={in_channels}, out={out_channels}"
             )
         if 2 * padding != kernel_size - 1 and 2 * padding != kernel_size - stride:
@@ -73,21 +81,29 @@ class BiSRNetBlock(Block):
             )
         if up and stride != 1:
             raise ValueError(f"bisrnet up=True upsamples: stride must be 1, got {stride}")
+        remainder = out_channels % in_channels if out_channels > in_channels else 0
+        if remainder and groups != 1:
+            raise ValueError(
+                f"bisrnet increases grouped convs by an integer factor only, got in={in_channels}, "
+                f"out={out_channels}, groups={groups}"
+            )
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
         self.up = up
         self.ceil_mode = 2 * padding == kernel_size - 1  # else floor: k = s + 2p
-        self.ratio = big // small
+        small = min(in_channels, out_channels)
+        self.ratio = max(in_channels, out_channels) // small
         self.increase = out_channels > in_channels
-        self.units = nn.ModuleList(
-            BiSRUnit(small, kernel_size, groups, binarizer) for _ in range(self.ratio)
-        )
+        units = [BiSRUnit(small, kernel_size, groups, binarizer) for _ in range(self.ratio)]
+        if remainder:  # the truncated duplicate
+            units.append(BiSRUnit(in_channels, kernel_size, groups, binarizer, out_channels=remainder))
+        self.units = nn.ModuleList(units)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         if self.stride > 1:
             x = F.avg_pool2d(x, self.stride, self.stride, ceil_mode=self.ceil_mode, count_include_pad=False)
-        if self.ratio == 1:
+        if len(self.units) == 1:
             return self.units[0](x)
         if self.increase:
             return torch.cat([unit(x) for unit in self.units], 1)

@@ -52,6 +52,7 @@ class ImageNetDataModule(ClsDataModule):
     """ImageNet class folders; num_classes = number of train/ folders (subsets welcome)."""
 
     stats: Stats = IMAGENET_STATS
+    num_classes = 1000  # ILSVRC-2012, what mode=cost counts without the folder; an instance counts train/
 
     def __init__(
         self,

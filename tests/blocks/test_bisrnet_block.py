@@ -66,9 +66,23 @@ def test_sba_beta_gets_a_gradient_through_the_block():
     assert blk.units[0].conv.binarizer.beta.grad is not None
 
 
+def test_an_increase_by_a_non_integer_ratio_truncates_the_duplicates():
+    # C -> rC + m: r whole units, then a unit C -> m with residual x[:, :m] (96 -> 128 in
+    # ConvNeXt-UPerNet's decoder); output channel j is a unit on x with residual x[j mod C]
+    torch.manual_seed(0)
+    blk = K.build("bisrnet", 4, 10, 3, 1, 1, binarizer="bisrnet")
+    assert [u.out_channels for u in blk.units] == [4, 4, 2]
+    x = torch.randn(2, 4, 6, 6)
+    last = blk.units[2]
+    partial = x[:, :2] + last.act(last.conv(x))
+    expected = torch.cat([_unit(blk.units[0], x), _unit(blk.units[1], x), partial], 1)
+    y = blk(x)
+    assert y.shape == (2, 10, 6, 6) and torch.allclose(y, expected, atol=1e-6)
+
+
 def test_bad_shapes_are_rejected():
-    with pytest.raises(ValueError, match="integer factor.*in=4, out=6"):
-        K.build("bisrnet", 4, 6, 3, 1, 1)
+    with pytest.raises(ValueError, match="decreases channels by an integer factor.*in=6, out=4"):
+        K.build("bisrnet", 6, 4, 3, 1, 1)
     with pytest.raises(ValueError, match="keep the spatial size"):
         K.build("bisrnet", 4, 4, 3, 1, 0)
     with pytest.raises(ValueError, match="stride must be 1"):

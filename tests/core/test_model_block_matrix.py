@@ -96,3 +96,55 @@ def test_convert_refuses_an_expanding_block_with_the_reason():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Conv2d(8, 8, 3))
     with pytest.raises(compat.IncompatibleError, match="widens the features between layers 4x"):
         models.convert(net, block={"name": "es", "tau": 2, "groups": 2}, binarizer="bnn")
+
+
+# full-size presets: each model at its paper width (its defaults), sized only by its outputs
+FULL = {
+    "convnext_upernet": DENSE,
+    "smp": DENSE,
+    **{m: {"num_classes": 10} for m in ("reactnet_a", "bdnet_a", "bdnet_b", "mobilenet_v1", "resnet18", "resnet20",
+                                        "shufflenet_v1", "shufflenet_v1_bdnet_b", "mobilenet_v3",
+                                        "mobilenet_v3_bdnet_b", "vit")},
+    "bidet_r18": {"num_classes": 3},
+    "bidiffsr_unet": {},
+}
+
+
+def _full_forward(model: str, block: str) -> None:
+    """Build `model` at full size with `block` and run one forward at a small input (or check the
+    refusal of an impossible pair)."""
+    torch.manual_seed(0)
+    kwargs = dict(FULL[model], binarizer="reactnet", block=None if block == "auto" else block)
+    if (model, block) in IMPOSSIBLE:
+        with pytest.raises(compat.IncompatibleError, match=IMPOSSIBLE[(model, block)]):
+            models.build(model, **kwargs)
+        return
+    net = models.build(model, **kwargs).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        if models.MODELS.meta(model)["output"] == "detections":
+            out = net(list(x))
+            assert len(out) == 1
+        elif models.MODELS.meta(model)["output"] == "sr":
+            out = net(x, x, torch.tensor([3]))
+            assert out.shape == x.shape
+        else:
+            out = net(x)
+            assert torch.isfinite(out).all()
+
+
+def test_full_size_presets_are_in_the_matrix():
+    assert sorted(FULL) == models.names()
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_every_block_in_the_full_convnext_upernet(block):
+    """BiDense's network at its paper width (96 -> 128 in the decoder: bisrnet's truncated duplicate)."""
+    _full_forward("convnext_upernet", block)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("model", models.names())
+def test_every_block_in_every_full_size_model(model, block):
+    _full_forward(model, block)
