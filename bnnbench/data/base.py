@@ -110,10 +110,11 @@ def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     return sorted(order[k:]), sorted(order[:k])
 
 
-def require_dir(root: str | Path | None, layout: str, dataset: str) -> Path:
-    """Check that a dataset folder exists; else raise naming the path and the expected layout."""
+def require_dir(root: str | Path | None, layout: str, dataset: str, key: str = "data.root") -> Path:
+    """Check that a dataset folder exists; else raise naming the path (or the unset `key`) and
+    the expected layout."""
     if root is None or str(root) == "":
-        raise FileNotFoundError(f"{dataset}: set data.root to its folder; expected layout:\n{layout}")
+        raise FileNotFoundError(f"{dataset}: set {key} to its folder; expected layout:\n{layout}")
     path = Path(root).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"{dataset}: folder {path} does not exist; expected layout:\n{layout}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir, require_file
 from bnnbench.data.sr_benchmark import BENCHMARKS, benchmark_pairs
-from bnnbench.data.sr_pairs import PairedSRDataset, SRDataModule, check_pair_sizes
+from bnnbench.data.sr_pairs import PairedSRDataset, SRDataModule, check_pair_sizes, check_patch_fits
 
 LAYOUT = """\
 root/                                  (DF2K: DIV2K and Flickr2K training images together)
@@ -67,7 +67,8 @@ class DF2KDataModule(SRDataModule):
             raise FileNotFoundError(f"df2k: no PNG images in {hr_dir}; expected layout:\n{LAYOUT}")
         pairs = [(require_file(lr_dir / f"{hr.stem}x{self.scale}.png", LAYOUT, "df2k"), hr) for hr in hr_files]
         check_pair_sizes(pairs, self.scale, "df2k")
-        bench = require_dir(self.benchmark_root, LAYOUT, "df2k (benchmark_root)")
+        check_patch_fits(pairs, self.patch_size, self.scale, "df2k")
+        bench = require_dir(self.benchmark_root, LAYOUT, "df2k", key="data.benchmark_root")
         test = benchmark_pairs(bench, self.test_set_name, self.scale, "df2k (benchmark_root)")
         self.train_set = PairedSRDataset(pairs, self.scale, "df2k", self.patch_size, self.repeats)
         self.test_set = PairedSRDataset(test, self.scale, "df2k (benchmark_root)")

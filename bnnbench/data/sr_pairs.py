@@ -68,6 +68,18 @@ def check_pair_sizes(pairs: Sequence[Pair], scale: int, dataset: str) -> None:
         check_sizes(image_size(lr), image_size(hr), scale, lr, hr, dataset)
 
 
+def check_patch_fits(pairs: Sequence[Pair], patch: int, scale: int, dataset: str) -> None:
+    """Raise naming the first LR image smaller than the training crop (patch / scale per side)."""
+    side = patch // scale
+    for lr, _ in pairs:
+        h, w = image_size(lr)
+        if h < side or w < side:
+            raise ValueError(
+                f"{dataset}: {lr} is {h}x{w}, smaller than the LR training crop {side}x{side} "
+                f"(patch_size={patch} at scale {scale}): lower patch_size or remove the image"
+            )
+
+
 def augment(lr: Tensor, hr: Tensor, rng: random.Random) -> tuple[Tensor, Tensor]:
     """The same random flip left-right, flip up-down and transpose of both (BasicSR's `augment`
     with hflip and rot: the 8 dihedral transforms)."""
@@ -124,5 +136,5 @@ class SRDataModule(BaseDataModule):
     scale: int = 2
 
 
-__all__ = ["PairedSRDataset", "SRDataModule", "augment", "bicubic_down", "bicubic_up", "check_pair_sizes",
+__all__ = ["PairedSRDataset", "SRDataModule", "augment", "bicubic_down", "bicubic_up", "check_pair_sizes", "check_patch_fits",
            "check_sizes", "image_size", "paired_crop", "read_rgb"]

@@ -71,12 +71,31 @@ class VOCDetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
-        year, image_id = self.items[index]
-        folder = self.root / year
-        with Image.open(folder / "JPEGImages" / f"{image_id}.jpg") as im:
+    @property
+    def pairs(self) -> list[tuple[Path, Path]]:
+        """(image, annotation) files of every item, as the pre-training scan reads them."""
+        return [(self.root / y / "JPEGImages" / f"{i}.jpg", self.root / y / "Annotations" / f"{i}.xml")
+                for y, i in self.items]
+
+    def load(self, image_path: Path, annotation_path: Path) -> tuple[torch.Tensor, Target]:
+        """The decoded image (C, H, W) in [0, 1] and its target; a box outside the image raises."""
+        with Image.open(image_path) as im:
             image = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
-        target = read_annotation(folder / "Annotations" / f"{image_id}.xml")
+        target = read_annotation(annotation_path)
+        h, w = image.shape[-2:]
+        boxes = target["boxes"]
+        bad = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > w) | (boxes[:, 3] > h) | \
+              (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+        if bad.any():
+            x1, y1, x2, y2 = (float(v) for v in boxes[int(bad.nonzero()[0, 0])])
+            raise ValueError(
+                f"voc_det: a box of {annotation_path} is empty or outside its {w}x{h} image: "
+                f"xmin={x1 + 1:g} ymin={y1 + 1:g} xmax={x2:g} ymax={y2:g} (VOC's 1-based pixels)"
+            )
+        return image, target
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        image, target = self.load(*self.pairs[index])
         h, w = image.shape[-2:]
         scale = resize_scale(h, w, self.short_side, self.max_side)
         if scale != 1.0:

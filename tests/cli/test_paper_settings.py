@@ -95,3 +95,48 @@ def test_the_last_row_of_every_table_builds_in_the_paper_setting(experiment):
 def test_every_row_of_every_table_builds_in_the_paper_setting(experiment):
     for row in _rows(experiment):
         assert _build(experiment, row) > 0, row
+
+
+def _one_step() -> list[str]:
+    """One training step of the narrow model at a small size (the recipe's data set and its rows)."""
+    return ["model=convnext_upernet_narrow", "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]",
+            "model.decoder_channels=8", "model.head_channels=8", "data.image_size=[32,32]", "data.batch_size=2",
+            "trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none"]
+
+
+def _write_nyu(root: Path) -> None:
+    from tests.data.test_nyu import _write_pair
+
+    for split in ("train", "test"):
+        _write_pair(root / "sync" / "kitchen_0028b", "00045")
+        _write_pair(root / "sync" / "bedroom_0004", "00001")
+        (root / "sync" / f"nyudepthv2_{split}_files_with_gt.txt").write_text(
+            "/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579\n"
+            "/bedroom_0004/rgb_00001.jpg /bedroom_0004/sync_depth_00001.png 518.8579\n")
+
+
+@pytest.mark.parametrize("experiment, row, data", [
+    ("bidense_table1", "+experiment/bidense_rows=bidense", "ade20k"),
+    ("bidense_table2", "+experiment/bidense_rows=bisrnet", "voc"),
+    ("bidense_table3", "+experiment/bidense_rows=reactnet", "nyu"),
+    ("bidense_table4", "+experiment/table4=no_cfb", "ade20k"),
+])
+def test_bidense_recipes_run_one_step_on_their_real_data_layouts(experiment, row, data, tmp_path):
+    from bnnbench.cli import run
+    from tests.data.test_ade20k import _write_ade
+    from tests.data.test_voc import _write_voc
+
+    root, extra = tmp_path / data, []
+    if data == "ade20k":
+        _write_ade(root)
+        extra = ["++data.val_holdout=0"]  # both training images in the batch (BN needs two)
+    elif data == "voc":
+        _write_voc(root)
+    else:
+        _write_nyu(root)
+        root = root / "sync"
+    cfg = make_cfg(f"experiment={experiment}", row, f"data={data}", f"data.root={root}", *_one_step(), *extra, tiny=False)
+    result = run(cfg, output_dir=tmp_path / "run")
+    assert result["mode"] == "train" and result["cost/params"] > 0
+    assert all(v == v for k, v in result.items() if k.startswith("test/")), result  # no NaN

@@ -98,14 +98,14 @@ def test_convert_refuses_an_expanding_block_with_the_reason():
         models.convert(net, block={"name": "es", "tau": 2, "groups": 2}, binarizer="bnn")
 
 
-# full-size presets: each model at its paper width (its defaults), sized only by its outputs
+# full-size presets: each model at its paper width (its defaults), sized only by its outputs and input
 FULL = {
     "convnext_upernet": DENSE,
     "smp": DENSE,
-    **{m: {"num_classes": 10} for m in ("reactnet_a", "bdnet_a", "bdnet_b", "mobilenet_v1", "resnet18", "resnet20",
+    **{m: {"num_classes": 10, "input_size": (64, 64)} for m in ("reactnet_a", "bdnet_a", "bdnet_b", "mobilenet_v1", "resnet18", "resnet20",
                                         "shufflenet_v1", "shufflenet_v1_bdnet_b", "mobilenet_v3",
                                         "mobilenet_v3_bdnet_b", "vit")},
-    "bidet_r18": {"num_classes": 3},
+    "bidet_r18": {"num_classes": 3, "input_size": (64, 64)},
     "bidiffsr_unet": {},
 }
 

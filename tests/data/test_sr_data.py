@@ -95,3 +95,13 @@ def test_an_lr_hr_size_mismatch_names_both_files(folders):
     write_png(df2k / "HR" / "0002.png", high_res_photos()[0][:, :30, :32])
     with pytest.raises(ValueError, match=r"LR/HR size mismatch at x2: .*0002x2\.png is 16x16 but .*0002\.png is 30x32"):
         data.build("df2k", root=str(df2k), benchmark_root=str(bench)).setup("fit")
+
+
+def test_a_patch_larger_than_an_image_and_a_missing_benchmark_root_are_named_before_training(folders):
+    df2k, bench = folders
+    # the LR images are 16x16 or smaller: an HR patch of 40 needs a 20x20 LR crop
+    with pytest.raises(ValueError, match=r"df2k: .*x2\.png is \d+x\d+, smaller than the LR training crop 20x20 "
+                                         r"\(patch_size=40 at scale 2\)"):
+        data.build("df2k", root=str(df2k), benchmark_root=str(bench), patch_size=40).setup("fit")
+    with pytest.raises(FileNotFoundError, match="df2k: set data.benchmark_root to its folder"):
+        data.build("df2k", root=str(df2k), patch_size=16).setup("fit")

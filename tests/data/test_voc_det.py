@@ -105,3 +105,31 @@ def test_unknown_class_names_the_file(tmp_path):
         read_annotation(path)
     with pytest.raises(ValueError, match="train_sets must be one of 07, 12, 07\\+12, got '2007'"):
         data.build("voc_det", root=str(tmp_path), train_sets="2007")
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("xml", r"cannot read .*000007\.jpg / .*000007\.xml: no element found"),
+    ("jpeg", r"cannot read .*000007\.jpg / .*000007\.xml: .*(truncated|Truncated)"),
+    ("box", r"a box of .*000007\.xml is empty or outside its 80x60 image: xmin=1 ymin=1 xmax=90"),
+])
+def test_the_scan_names_a_malformed_annotation_a_truncated_image_and_a_box_outside(fault, message, tmp_path,
+                                                                                   monkeypatch):
+    """Issue: these failed mid-epoch naming no file; now the pre-training scan names them."""
+    from bnnbench.data import scan as scan_module
+
+    monkeypatch.setattr(scan_module, "CACHE", tmp_path / "cache")
+    targets = write_vocdevkit(tmp_path / "voc")
+    folder = tmp_path / "voc" / "VOC2007"
+    if fault == "xml":
+        (folder / "Annotations" / "000007.xml").write_text("<annotation>\n")
+    elif fault == "jpeg":
+        jpg = folder / "JPEGImages" / "000007.jpg"
+        jpg.write_bytes(jpg.read_bytes()[:300])
+    else:
+        bad = {**targets["000007"], "boxes": torch.tensor([[0.0, 0.0, 90.0, 20.0]]), "labels": torch.tensor([1]),
+               "difficult": torch.tensor([False])}
+        (folder / "Annotations" / "000007.xml").write_text(_xml(bad, (60, 80)))
+    dm = data.build("voc_det", root=str(tmp_path / "voc"), train_sets="07+12", short_side=60, max_side=100)
+    dm.setup("fit")
+    with pytest.raises(scan_module.BadDataFile, match=message):
+        scan_module.scan(dm, "voc_det")
