@@ -84,31 +84,60 @@ def read_state_dict(path: str | Path, what: str = "checkpoint", prefix: str = PR
     return dict(state)
 
 
-def load_weights(module: nn.Module, path: str | Path, what: str = "checkpoint") -> None:
-    """Load the weights at `path` into `module` (strict); a mismatch names the keys that differ."""
+def written_by(path: str | Path) -> str | None:
+    """The run that wrote a checkpoint, from its job's `.hydra/config.yaml` (`<job>/checkpoints/x.ckpt`):
+    "task=.. model=.. binarizer=.. block=..", or None when the file is not in a job folder."""
+    config = Path(path).expanduser().resolve().parent.parent / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return None
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    names = [(k, (cfg.get(k) or {}).get("name") if isinstance(cfg.get(k), Mapping) else None)
+             for k in ("task", "model", "binarizer", "block")]
+    return " ".join(f"{k}={v}" for k, v in names if v) or None
+
+
+def check_fits(own: Mapping[str, Tensor], state: Mapping[str, Any], what: str, path: str | Path,
+               given: str) -> None:
+    """Raise one line when the weights `state` (read from `path`) do not fit a model whose state
+    dict is `own`: the keys and shapes that differ, the run that wrote the file and `given`, the
+    run that tried to load it."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state)
+                    if isinstance(state[k], Tensor) and own[k].shape != state[k].shape)
+    if not (missing or unexpected or shapes):
+        return
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+    parts = [f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "",
+             f"other shapes {few(shapes)}" if shapes else ""]
+    source = written_by(path)
+    fits = f"it was written by a run of {source}" if source else "it is a checkpoint of another model, block or binarizer"
+    raise CheckpointError(
+        f"{what}={Path(path).expanduser()} does not fit this run's model ({given}): {fits}; "
+        + "; ".join(p for p in parts if p)
+    )
+
+
+def load_weights(module: nn.Module, path: str | Path, what: str = "checkpoint", given: str | None = None) -> None:
+    """Load the weights at `path` into `module` (strict); a mismatch names the keys that differ,
+    the run that wrote the file and `given` (the run loading it; default the module's class)."""
     state = read_state_dict(path, what)
     try:
         module.load_state_dict(state)  # a module may adapt the keys (smp encoders drop `fc.*`)
         return
     except RuntimeError:
         pass
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or shapes:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-
-        parts = [f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "",
-                 f"other shapes {few(shapes)}" if shapes else ""]
-        raise ValueError(
-            f"{what}={Path(path).expanduser()} does not fit the model ({type(module).__name__}): "
-            + "; ".join(p for p in parts if p)
-            + " (a checkpoint of another model, block or binarizer?)"
-        )
+    check_fits(module.state_dict(), state, what, path, given or type(module).__name__)
     module.load_state_dict(state)  # same keys and shapes: only a dtype issue can remain
 
 
-__all__ = ["PREFIX", "UNSAFE_ENV", "CheckpointError", "load_checkpoint", "load_weights", "read_state_dict",
-           "unsafe_load_allowed"]
+__all__ = ["PREFIX", "UNSAFE_ENV", "CheckpointError", "check_fits", "load_checkpoint", "load_weights",
+           "read_state_dict", "unsafe_load_allowed", "written_by"]

@@ -37,8 +37,9 @@ from bnnbench.callbacks import (
     FiniteLoss,
     RNGState,
 )
-from bnnbench.checkpoint import load_checkpoint, load_weights, unsafe_load_allowed
+from bnnbench.checkpoint import check_fits, load_checkpoint, load_weights, unsafe_load_allowed
 from bnnbench.data.scan import scan
+from bnnbench.errors import DEBUG_FLAG, DEBUG_HINT, debugging, layout_of, one_line
 from bnnbench.folder_lock import FolderLock
 from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.registry import TASKS
@@ -273,7 +274,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     model = job.build_model(cfg, dm.info)
     task = job.build_task(cfg, model, dm.info)
     if cfg.get("init_from"):
-        load_weights(model, cfg.init_from, "init_from")
+        load_weights(model, cfg.init_from, "init_from", _label(cfg))
         console.print(f"initialised the model from {cfg.init_from}")
     cost = _cost(cfg, model, dm.info)
     print_cost(f"cost of {_label(cfg)} at {dm.image_size[0]}x{dm.image_size[1]}", cost)
@@ -289,8 +290,10 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
     if ckpt is not None and mode == "train":
         check_continuation(ckpt, cfg, len(dm.train_dataloader()))  # reads it weights-only
-    elif ckpt is not None:
-        load_checkpoint(ckpt, "ckpt_path")  # refused in one line before Lightning reads it
+    if ckpt is not None:  # refused in one line (unsafe, unreadable, another model) before Lightning reads it
+        state = load_checkpoint(ckpt, "ckpt_path")
+        state = state.get("state_dict", {}) if isinstance(state, dict) else {}
+        check_fits(task.state_dict(), state, "ckpt_path", ckpt, _label(cfg))
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
     # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch
@@ -357,24 +360,6 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     return result
 
 
-LAYOUT_MARK = "expected layout:"
-
-
-def one_line(err: BaseException) -> str:
-    """An error as one line: its message (a KeyError's without quotes), or its type."""
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    if first.endswith(LAYOUT_MARK):  # the layout follows on the next lines (`layout_of`)
-        return first
-    return first if len(text.strip().splitlines()) <= 1 else f"{first} ..."
-
-
-def layout_of(err: BaseException) -> str | None:
-    """The expected folder layout a data set's error ends with (its lines after the first), if any."""
-    lines = str(err).strip().splitlines()
-    return "\n".join(lines[1:]) if len(lines) > 1 and lines[0].endswith(LAYOUT_MARK) else None
-
-
 def job_main(cfg: DictConfig) -> dict[str, Any] | None:
     """The Hydra task function: one job, errors reported as one line (a sweep records them)."""
     try:
@@ -387,14 +372,14 @@ def job_main(cfg: DictConfig) -> dict[str, Any] | None:
             console.print(f"[bold red]job {out.name} failed:[/bold red] {type(err).__name__}: {one_line(err)}",
                           soft_wrap=True)
             return None
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if debugging():
             raise
-        # user errors read as one line; the traceback stays one variable away
+        # user errors read as one line; the traceback stays one switch away
         console.print(f"[bold red]error:[/bold red] {one_line(err)}", highlight=False, soft_wrap=True)
         layout = layout_of(err)
         if layout is not None:  # printed in full: the user needs every folder name of it
             console.print(layout, highlight=False, markup=False, soft_wrap=True)
-        console.print("(set HYDRA_FULL_ERROR=1 for the traceback)", style="dim")
+        console.print(DEBUG_HINT, style="dim", soft_wrap=True)
         sys.exit(2)
 
 
@@ -415,6 +400,9 @@ def main() -> None:
 
         print(f"bnnbench {bnnbench.__version__}")
         return
+    if DEBUG_FLAG in sys.argv[1:]:  # not a Hydra override: tracebacks for every error
+        sys.argv.remove(DEBUG_FLAG)
+        os.environ["BNNBENCH_DEBUG"] = "1"
     _main()
     if sweep.FAILED_JOBS:
         sys.exit(1)

@@ -1,11 +1,14 @@
 """The `key=value` command lines of `python -m bnnbench.export` and `python -m bnnbench.analyze`:
-one parser, and one wrapper that turns bad input into one line and exit status 2."""
+one parser, and one wrapper that turns bad input into one line and exit status 2 (`--debug`:
+the traceback)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from bnnbench.errors import DEBUG_FLAG, debugging, print_error
 
 
 class UsageError(ValueError):
@@ -26,23 +29,22 @@ def parse_key_values(argv: Sequence[str], keys: Sequence[str], required: Sequenc
     return args
 
 
-def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any],
-             errors: tuple[type[BaseException], ...] | None = None) -> int:
-    """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or one of `errors` (one line on stderr)."""
-    if errors is None:
-        from bnnbench.checkpoint import CheckpointError
-
-        errors = (FileNotFoundError, CheckpointError)  # a missing or refused file: one line
+def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any]) -> int:
+    """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or any other error (one
+    line on stderr, `bnnbench.errors`); `--debug` (or BNNBENCH_DEBUG=1) re-raises with the traceback."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
         print(usage)
         return 0
+    debug = debugging(argv)
     try:
-        action(argv)
+        action([a for a in argv if a != DEBUG_FLAG])
     except UsageError as err:
         print(f"error: {err}\n{usage}", file=sys.stderr)
         return 2
-    except errors as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        if debug:
+            raise
+        print_error(err)
         return 2
     return 0

@@ -224,10 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_dir", type=Path, help="a folder written by `python -m bnnbench --multirun`")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
-        console.print(f"error: {args.sweep_dir} is not a folder")
+        console.print(f"error: {args.sweep_dir} is not a folder", soft_wrap=True, highlight=False)
         return 2
     return 1 if report(args.sweep_dir) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bnnbench.errors import guarded
+
+    sys.exit(guarded(main))  # an error: one line, exit 2 (--debug: the traceback)

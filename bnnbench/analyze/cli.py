@@ -6,9 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from bnnbench.analyze import ANALYSES, AnalysisUnavailable
+from bnnbench.analyze import ANALYSES
 from bnnbench.analyze.context import SPLITS, Options
-from bnnbench.checkpoint import CheckpointError
 from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
 
 USAGE = (
@@ -122,7 +121,7 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; 0 on success, 2 on bad input (one line on stderr, before any work)."""
-    return run_main(argv, USAGE, lambda a: analyze(parse(a)), (FileNotFoundError, CheckpointError, AnalysisUnavailable))
+    return run_main(argv, USAGE, lambda a: analyze(parse(a)))
 
 
 __all__ = ["KEYS", "USAGE", "UsageError", "analyses", "analyze", "main", "options", "parse"]

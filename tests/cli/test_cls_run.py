@@ -42,6 +42,6 @@ def test_reactnet_two_step_recipe(tmp_path):
 
 def test_init_from_rejects_a_checkpoint_of_another_model(tmp_path):
     step1 = run(make_cfg("experiment=reactnet_step1", *FAST, tiny=False), output_dir=tmp_path / "s1")
-    with pytest.raises(ValueError, match="does not fit the model"):
+    with pytest.raises(ValueError, match="does not fit this run.s model"):
         run(make_cfg("task=cls", "model=resnet18", "model.width_mult=0.25", f"init_from={step1['best_checkpoint']}",
                      *FAST, tiny=False), output_dir=tmp_path / "other")

@@ -136,3 +136,46 @@ def test_misspelled_keys_added_with_plus_are_refused_with_the_closest_match(over
     assert message in text and "\n" not in text
     if override in close:
         assert text.endswith(f"did you mean {close[override]!r}?")
+
+
+def test_a_checkpoint_of_another_task_names_the_file_the_run_it_fits_and_this_run(tmp_path):
+    """Issue item 11: not "Error(s) in loading state_dict for ClassificationTask: ..."."""
+    from omegaconf import OmegaConf
+
+    from bnnbench.checkpoint import CheckpointError
+
+    seg_cfg = make_cfg(*QUICK, "logger=none")
+    seg = run(seg_cfg, output_dir=tmp_path / "seg")
+    (tmp_path / "seg" / ".hydra").mkdir()
+    OmegaConf.save(seg_cfg, tmp_path / "seg" / ".hydra" / "config.yaml")  # what a Hydra-launched run writes
+    cls_cfg = make_cfg("task=cls", "model=resnet20", "mode=test", f"ckpt_path={seg['last_checkpoint']}",
+                       "logger=none", tiny=False)
+    with pytest.raises(CheckpointError) as err:
+        run(cls_cfg, output_dir=tmp_path / "cls")
+    text = str(err.value)
+    assert "\n" not in text and f"ckpt_path={seg['last_checkpoint']} does not fit this run's model" in text
+    assert "(cls | resnet20 | reactnet | auto)" in text  # the run given (task=cls's defaults)
+    assert "written by a run of task=seg model=convnext_upernet binarizer=dab block=cfb" in text  # the run it fits
+    assert "missing model." in text and "unexpected model." in text
+
+
+@pytest.mark.parametrize("module", ["bnnbench.export", "bnnbench.analyze", "bnnbench.report", "bnnbench.sweep"])
+def test_every_entry_point_gives_one_line_and_exit_2_and_the_traceback_with_debug(module, tmp_path):
+    """Issue item 11: user errors in every entry point, traceback behind --debug."""
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    ckpt = tmp_path / "run" / "checkpoints" / "x.ckpt"
+    ckpt.write_bytes(b"\xc8 not a checkpoint")
+    args = {"bnnbench.export": [f"ckpt={ckpt}", f"out={tmp_path / 'o.pt'}"],
+            "bnnbench.analyze": [f"ckpt={ckpt}", "what=entropy"],
+            "bnnbench.report": [str(_fake_sweep(tmp_path)), "--table", "no_such_table"],
+            "bnnbench.sweep": [str(ckpt)]}[module]  # a file, not a sweep folder
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    plain = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == 2, plain.stdout[-1500:] + plain.stderr[-1500:]
+    lines = [ln for ln in (plain.stdout + plain.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in plain.stderr, lines
+    if module in ("bnnbench.export", "bnnbench.analyze"):  # (no run config beside the file)
+        assert str(tmp_path / "run") in lines[0]
+        debug = subprocess.run([sys.executable, "-m", module, *args, "--debug"], capture_output=True, text=True,
+                               env=env, timeout=300)
+        assert debug.returncode != 0 and "Traceback" in debug.stderr

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import yaml
-
 from lightning.pytorch.callbacks import Callback
 
 from bnnbench.cli import run
