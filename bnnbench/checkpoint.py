@@ -61,8 +61,15 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
 
 
 def _first_line(text: str) -> str:
+    """The reason in torch's error text: its first line, or for the weights-only loader's long
+    explanation the line after "WeightsUnpickler error:" (e.g. "Unsupported operand 200")."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines and lines[0].startswith("Weights only load failed") else (lines[0] if lines else "?")
+    if lines and lines[0].startswith("Weights only load failed"):
+        marks = [i for i, ln in enumerate(lines) if ln.endswith("WeightsUnpickler error:")]
+        if marks and marks[-1] + 1 < len(lines):
+            return lines[marks[-1] + 1]
+        return lines[-1]
+    return lines[0] if lines else "?"
 
 
 def read_state_dict(path: str | Path, what: str = "checkpoint", prefix: str = PREFIX) -> dict[str, Tensor]:

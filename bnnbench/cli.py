@@ -265,6 +265,11 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
                  callbacks: list[Callback] | None, start: float) -> dict[str, Any]:
     """mode=train or test in the (locked) folder `out`."""
     mode = cfg.get("mode", "train")
+    ckpt = resolve_checkpoint(cfg, out)
+    if mode == "test" and ckpt is None:
+        raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
+    # an unsafe or unreadable checkpoint is refused in one line before any work
+    ckpt_state = load_checkpoint(ckpt, "ckpt_path") if ckpt is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = job.build_datamodule(cfg)
     dm.prepare_data()
@@ -273,6 +278,9 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         scan(dm, cfg.data.name)  # so does an unreadable image or a mismatched mask (once per data set)
     model = job.build_model(cfg, dm.info)
     task = job.build_task(cfg, model, dm.info)
+    if ckpt is not None:  # a checkpoint of another model: named before Lightning reads it
+        weights = ckpt_state.get("state_dict", {}) if isinstance(ckpt_state, dict) else {}
+        check_fits(task.state_dict(), weights, "ckpt_path", ckpt, _label(cfg))
     if cfg.get("init_from"):
         load_weights(model, cfg.init_from, "init_from", _label(cfg))
         console.print(f"initialised the model from {cfg.init_from}")
@@ -285,15 +293,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     cost_row = {f"cost/{k}": v for k, v in cost.summary().items()}
     cost_row.update(_per_output(cfg, task, cost))
 
-    ckpt = resolve_checkpoint(cfg, out)
-    if mode == "test" and ckpt is None:
-        raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
     if ckpt is not None and mode == "train":
         check_continuation(ckpt, cfg, len(dm.train_dataloader()))  # reads it weights-only
-    if ckpt is not None:  # refused in one line (unsafe, unreadable, another model) before Lightning reads it
-        state = load_checkpoint(ckpt, "ckpt_path")
-        state = state.get("state_dict", {}) if isinstance(state, dict) else {}
-        check_fits(task.state_dict(), state, "ckpt_path", ckpt, _label(cfg))
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
     # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch
@@ -402,7 +403,7 @@ def main() -> None:
         return
     if DEBUG_FLAG in sys.argv[1:]:  # not a Hydra override: tracebacks for every error
         sys.argv.remove(DEBUG_FLAG)
-        os.environ["BNNBENCH_DEBUG"] = "1"
+        os.environ["BNNBENCH_DEBUG"] = os.environ["HYDRA_FULL_ERROR"] = "1"
     _main()
     if sweep.FAILED_JOBS:
         sys.exit(1)
