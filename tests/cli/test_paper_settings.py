@@ -140,3 +140,16 @@ def test_bidense_recipes_run_one_step_on_their_real_data_layouts(experiment, row
     result = run(cfg, output_dir=tmp_path / "run")
     assert result["mode"] == "train" and result["cost/params"] > 0
     assert all(v == v for k, v in result.items() if k.startswith("test/")), result  # no NaN
+
+
+def test_bidense_table4_counts_elementwise_work_so_its_ablation_rows_differ_in_ops():
+    """BiDense Table 4's OPs column differs per row (5.24 G without thresholds, 5.37 G full)."""
+    from bnnbench.cli import count_only
+
+    ops = {}
+    for row in ("full", "no_threshold"):
+        cfg = _paper_cfg("bidense_table4", f"+experiment/table4={row}")
+        assert cfg.cost_elementwise is True
+        validate(cfg)
+        ops[row] = count_only(cfg)["cost/ops"]
+    assert ops["no_threshold"] < ops["full"]
