@@ -83,13 +83,13 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
     )
 
     from bnnbench.analyze.context import load_context
+    from bnnbench.progress import progress
     from bnnbench.cli import set_threads
 
     names = analyses(args["what"])
@@ -110,9 +110,10 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
     console.print(f"analysis of {ckpt} -> {opts.out}")
     written: dict[str, list[Path]] = {}
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    # a bar on a terminal, plain lines every 30 s in a log (rich draws nothing there)
+    with progress(*columns, console=console) as bar:
         for name, mod in modules.items():
-            written[name] = mod.run(ctx, opts, progress)
+            written[name] = mod.run(ctx, opts, bar)
     for name, files in written.items():
         print(f"{name}: {', '.join(str(f) for f in files)}")
     print(f"written to {opts.out}")

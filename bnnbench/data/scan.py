@@ -61,7 +61,9 @@ def _datasets(dm: Any) -> Iterator[tuple[str, Any]]:
 def scan(dm: Any, name: str = "data") -> int:
     """Read every file of `dm`'s file-backed splits once; raise BadDataFile naming the first bad
     one. Returns how many items were read (0 when every split was in the cache)."""
-    from rich.progress import Progress
+    from rich.console import Console
+
+    from bnnbench.progress import progress
 
     read = 0
     for split, ds in _datasets(dm):
@@ -71,15 +73,15 @@ def scan(dm: Any, name: str = "data") -> int:
         stamp = CACHE / f"{_key(f'{name}/{split}', items)}.ok"
         if stamp.is_file():
             continue
-        with Progress(transient=True) as progress:
-            bar = progress.add_task(f"checking {name} {split} ({len(items)} items)", total=len(items))
+        with progress(console=Console(), transient=True) as shown:
+            bar = shown.add_task(f"checking {name} {split} ({len(items)} items)", total=len(items))
             for files in items:
                 try:
                     _read(ds, files)
                 except Exception as err:  # noqa: BLE001  (any reader failure is a bad file)
                     names = " / ".join(str(f) for f in files)
                     raise BadDataFile(f"{name}: cannot read {names}: {err}") from err
-                progress.advance(bar)
+                shown.advance(bar)
         read += len(items)
         try:
             stamp.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,12 @@ def test_every_analysis_writes_its_csv_and_png(trained, tmp_path, monkeypatch, c
     out = tmp_path / "analysis"
     monkeypatch.setattr(sys, "argv", ["bnnbench.analyze", f"ckpt={trained}", "what=all", f"out={out}", *QUICK])
     runpy.run_module("bnnbench.analyze", run_name="__main__")  # = python -m bnnbench.analyze ...
-    assert f"written to {out}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.err  # progress goes to stderr, the written files to stdout
+    assert f"written to {out}" in captured.out
+    # not a terminal: progress comes as plain lines (rich's bar would print nothing until the end)
+    assert "landscape: started (12 steps)" in printed and "landscape: 12/12 after" in printed
+    assert "hessian (top 2" in printed
     for name in ("entropy", "dab_params", "hessian", "landscape_1d", "landscape_2d", "capacity", "replicas"):
         assert (out / f"{name}.png").read_bytes()[:8] == PNG, name
         assert rows(out / f"{name}.csv"), name
