@@ -112,8 +112,9 @@ def compile_option(value: Any) -> str | None:
     return value
 
 
-def set_threads(threads: Any) -> int:
-    """Set torch's intra-op threads: `auto` = the cores this process may run on; return the count.
+def set_threads(threads: Any, processes: int = 1) -> int:
+    """Set torch's intra-op threads: `auto` = the cores this process may run on, shared by the
+    `processes` of a multi-process run; return the count.
 
     torch's own default counts the machine's cores even when fewer are ours (a container, a
     shared box, a CPU mask), and oversubscribed threads made runs several times slower; the
@@ -121,11 +122,33 @@ def set_threads(threads: Any) -> int:
     """
     if threads in (None, "auto"):
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = max(1, available)
+        threads = max(1, available // max(1, processes))
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"trainer.threads must be a positive integer or auto, got {threads!r}")
     torch.set_num_threads(threads)
     return threads
+
+
+def processes(trainer_cfg: dict[str, Any]) -> int:
+    """How many processes a run's trainer starts on this machine: `trainer.devices` under a DDP
+    strategy (a count or a list), else 1."""
+    if "ddp" not in str(trainer_cfg.get("strategy", "auto")):
+        return 1
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    if isinstance(devices, str) and devices.strip().isdigit():
+        devices = int(devices)
+    return devices if isinstance(devices, int) and devices > 0 else 1
+
+
+def check_sync_batchnorm(trainer_cfg: dict[str, Any]) -> None:
+    """SyncBatchNorm runs on GPUs only: turned off (and said) for a CPU multi-process run."""
+    if trainer_cfg.get("sync_batchnorm") and trainer_cfg.get("accelerator", "cpu") == "cpu":
+        trainer_cfg["sync_batchnorm"] = False
+        if global_rank() == 0:
+            console.print("trainer.sync_batchnorm=false: SyncBatchNorm runs on GPUs only, so on the CPU each rank "
+                          "normalises with its own batch statistics", soft_wrap=True)
 
 
 class EarlierRun:
@@ -247,7 +270,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     if mode == "cost":
         return count_only(cfg)
     trainer_cfg = job.plain(cfg.trainer)
-    threads = set_threads(trainer_cfg.pop("threads", "auto"))
+    threads = set_threads(trainer_cfg.pop("threads", "auto"), processes(trainer_cfg))
+    check_sync_batchnorm(trainer_cfg)
     compile_mode = compile_option(trainer_cfg.pop("compile", False))
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +326,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
                            save_on_train_epoch_end=True, enable_version_counter=False)
     tags = [f"task:{cfg.task.name}", f"model:{cfg.model.name}", f"binarizer:{cfg.binarizer.name}", f"block:{cfg.block.name}"]
     earlier = EarlierRun(out)
-    if ckpt is None and mode == "train":
+    primary = global_rank() == 0  # DDP: only rank 0 moves files, writes the summary and prints it
+    if ckpt is None and mode == "train" and primary:
         earlier.move_aside()
     logger = build_logger(
         job.plain(cfg.logger), out, run_name=out.name, group=cfg.experiment_name, tags=tags, config=job.plain(cfg)
@@ -330,7 +355,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     except Exception as err:
         # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
         # run's files in place so that resume=true continues it
-        if not isinstance(err, SIGTERMException):
+        if not isinstance(err, SIGTERMException) and primary:
             earlier.restore()
         raise
     finally:
@@ -344,10 +369,13 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         **cost_row,
         "wall_time_s": wall,
         "torch_threads": threads,
+        "processes": trainer.world_size,
         "compile": compile_mode or "off",
         "best_checkpoint": best.best_model_path if mode == "train" else ckpt,
         "last_checkpoint": str(ckpt_dir / "last.ckpt") if mode == "train" else ckpt,
     }
+    if trainer.global_rank != 0:  # the metrics are every rank's (synchronised); rank 0 reports them
+        return result
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     print_summary(
         f"summary: {_label(cfg)}" + (f" (test of {ckpt})" if mode == "test" else ""),

@@ -44,11 +44,11 @@ class BinarizerStats(L.Callback):
         if trainer.sanity_checking or not self._p_plus:
             return
         ent = [binary_entropy(torch.tensor(sum(v) / len(v))).item() for v in self._p_plus.values()]
-        pl_module.log("binarizer/entropy", sum(ent) / len(ent))
+        pl_module.log("binarizer/entropy", sum(ent) / len(ent), sync_dist=True)
         params: dict[str, list[float]] = {}
         for m in pl_module.modules():
             if isinstance(m, ActivationBinarizer):
                 for pname, p in m.named_parameters(recurse=False):
                     params.setdefault(pname, []).append(p.detach().float().mean().item())
         for pname, vals in params.items():
-            pl_module.log(f"binarizer/{pname}_mean", sum(vals) / len(vals))
+            pl_module.log(f"binarizer/{pname}_mean", sum(vals) / len(vals), sync_dist=True)

@@ -139,7 +139,7 @@ class ClassificationTask(BaseTask):
         """Log val/loss and accumulate val/top1, val/top5."""
         image, target = batch
         logits = self.predict(image, target)
-        self.log("val/loss", self.criterion(logits, target), batch_size=image.shape[0])
+        self.log("val/loss", self.criterion(logits, target), batch_size=image.shape[0], sync_dist=True)
         self.val_top1.update(logits, target)
         self.val_top5.update(logits, target)
         self.log("val/top1", self.val_top1, on_step=False, on_epoch=True, prog_bar=True)
@@ -149,7 +149,7 @@ class ClassificationTask(BaseTask):
         """Log test/loss and accumulate test/top1, test/top5."""
         image, target = batch
         logits = self.predict(image, target)
-        self.log("test/loss", self.criterion(logits, target), batch_size=image.shape[0])
+        self.log("test/loss", self.criterion(logits, target), batch_size=image.shape[0], sync_dist=True)
         self.test_top1.update(logits, target)
         self.test_top5.update(logits, target)
         self.log("test/top1", self.test_top1, on_step=False, on_epoch=True)

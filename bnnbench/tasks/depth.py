@@ -68,7 +68,7 @@ class DepthTask(BaseTask):
         """Log `val/loss` and accumulate the val depth metrics."""
         image, depth = batch
         pred = self.predict(image, depth)
-        self.log("val/loss", self.criterion(pred, depth), batch_size=image.shape[0])
+        self.log("val/loss", self.criterion(pred, depth), batch_size=image.shape[0], sync_dist=True)
         self.val_metrics.update(pred, depth)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

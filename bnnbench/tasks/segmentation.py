@@ -71,7 +71,7 @@ class SegmentationTask(BaseTask):
         """Accumulate val metrics; log `val/loss`, `val/mIoU`, `val/pixel_acc` per epoch."""
         image, mask = batch
         logits = self.predict(image, mask)
-        self.log("val/loss", self.criterion(logits, mask), batch_size=image.shape[0])
+        self.log("val/loss", self.criterion(logits, mask), batch_size=image.shape[0], sync_dist=True)
         self.val_metrics.update(logits.argmax(dim=1), mask)
         self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True)
 
