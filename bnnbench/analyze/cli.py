@@ -89,8 +89,8 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
     )
 
     from bnnbench.analyze.context import load_context
-    from bnnbench.progress import progress
     from bnnbench.cli import set_threads
+    from bnnbench.progress import progress
 
     names = analyses(args["what"])
     ckpt = Path(args["ckpt"]).expanduser()
