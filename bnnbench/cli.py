@@ -293,7 +293,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     if mode == "test" and ckpt is None:
         raise ValueError("mode=test evaluates a checkpoint: give ckpt_path=<file> (or resume=true for this job's last one)")
     # an unsafe or unreadable checkpoint is refused in one line before any work
-    ckpt_state = load_checkpoint(ckpt, "ckpt_path") if ckpt is not None else None
+    what = "ckpt_path" if cfg.get("ckpt_path") else "resume=true's last checkpoint"
+    ckpt_state = load_checkpoint(ckpt, what) if ckpt is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = job.build_datamodule(cfg)
     dm.prepare_data()
@@ -304,7 +305,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     task = job.build_task(cfg, model, dm.info)
     if ckpt is not None:  # a checkpoint of another model: named before Lightning reads it
         weights = ckpt_state.get("state_dict", {}) if isinstance(ckpt_state, dict) else {}
-        check_fits(task.state_dict(), weights, "ckpt_path", ckpt, _label(cfg))
+        check_fits(task.state_dict(), weights, what, ckpt, _label(cfg))
     if cfg.get("init_from"):
         load_weights(model, cfg.init_from, "init_from", _label(cfg))
         console.print(f"initialised the model from {cfg.init_from}")

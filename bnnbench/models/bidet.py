@@ -38,7 +38,7 @@ def load_trunk(resnet: ResNet, path: str) -> None:
     classifier head is left out); a mismatch names the keys that differ."""
     from bnnbench.checkpoint import read_state_dict
 
-    state = {k: v for k, v in read_state_dict(path, "backbone_ckpt").items() if not k.startswith("head.")}
+    state = {k: v for k, v in read_state_dict(path, "model.backbone_ckpt").items() if not k.startswith("head.")}
     own = {k: v for k, v in resnet.state_dict().items() if not k.startswith("head.")}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -29,7 +29,7 @@ def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path)
     from bnnbench.checkpoint import load_weights
 
     teacher = models.build(model, **dict(kwargs or {}))
-    load_weights(teacher, ckpt, "teacher_ckpt")
+    load_weights(teacher, ckpt, "task.teacher_ckpt")
     return teacher
 
 

@@ -73,18 +73,37 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
-@pytest.mark.parametrize("setting", ["init_from", "ckpt_path", "mode=test ckpt_path", "task.teacher_ckpt"])
-def test_training_entry_points_refuse_with_exit_2(tmp_path, setting):
+def test_a_crafted_checkpoint_is_refused_by_the_command_in_one_line_and_exit_2(tmp_path):
     ckpt, marker = crafted_checkpoint(tmp_path)
-    *extra, key = setting.split()
-    args = ["-m", "bnnbench", *extra, f"{key}={ckpt}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+    args = ["-m", "bnnbench", f"ckpt_path={ckpt}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
             "logger=csv", f"hydra.run.dir={tmp_path / 'run'}"]
-    if key == "task.teacher_ckpt":
-        args += ["task=cls", "task.teacher_model=resnet20"]
     done = _cli(args, tmp_path)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     errors = [ln for ln in done.stdout.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and str(ckpt) in errors[0] and "refused" in errors[0], done.stdout[-2000:]
+    assert not marker.exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("setting", ["init_from", "ckpt_path", "mode=test ckpt_path", "task.teacher_ckpt",
+                                     "model.backbone_ckpt", "resume"])
+def test_every_training_path_refuses_a_crafted_checkpoint(tmp_path, setting):
+    """The seven checkpoint paths of a run (the CLI's one line and exit 2 are the test above's)."""
+    from bnnbench.cli import run
+    from tests.cli.conftest import TINY, make_cfg
+
+    ckpt, marker = crafted_checkpoint(tmp_path)
+    *extra, key = setting.split()
+    if key == "resume":  # the job's own last.ckpt, swapped for a crafted one
+        (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+        ckpt = ckpt.rename(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    value = "true" if key == "resume" else str(ckpt)
+    task = {"task.teacher_ckpt": ["task=cls", "task.teacher_model=resnet20"], "model.backbone_ckpt": ["task=det"]}
+    small = [] if key in task else TINY
+    cfg = make_cfg(*small, *task.get(key, []), *extra, f"{key}={value}", "trainer.max_epochs=1", "logger=none",
+                   tiny=False)
+    named = "resume=true's last checkpoint" if key == "resume" else key
+    with pytest.raises(CheckpointError, match=rf"{named}={ckpt} was refused: it holds io\.open"):
+        run(cfg, output_dir=tmp_path / "run")
     assert not marker.exists()
 
 
