@@ -153,7 +153,8 @@ def ede_schedule(epoch: int, max_epochs: int, t_min: float = 1e-3, t_max: float 
     """EDE parameters at `epoch` of `max_epochs`: t log-linear from t_min to t_max, k = max(1/t, 1).
 
     t = 10^(log10 t_min + (log10 t_max - log10 t_min) e/E) (IR-Net's `Log_UP`); the defaults
-    1e-3 .. 10 are AdaBin's, IR-Net's code uses 0.1 .. 10 and RBNN's 0.01 .. 10.
+    1e-3 .. 10 are AdaBin's and IR-Net's ResNet-20 trainer's (its VGG-Small uses 0.1 .. 10), RBNN's
+    0.01 .. 10.
     """
     lo, hi = math.log10(t_min), math.log10(t_max)
     t = 10.0 ** (lo + (hi - lo) * epoch / max(max_epochs, 1))

@@ -93,14 +93,18 @@ def test_bireal_approx_sign_and_code_init():
 
 
 def test_irnet_ede_annealed_by_set_epoch():
-    # IR-Net EDE: d/dx = k t (1 - tanh^2(t x)); t = 10^(-1 + 2 e/E) (T 0.1 -> 10), k = max(1/t, 1)
+    # IR-Net EDE: d/dx = k t (1 - tanh^2(t x)); t = 10^(-3 + 4 e/E) (T 1e-3 -> 10, the ResNet-20
+    # trainer of htqin/IR-Net@831282f), k = max(1/t, 1)
     m = B.build("irnet", 1)
     x = line(0.5, -2.0)
-    _, g = grad_of(m, x)  # epoch 0: t = 0.1, k = 10
-    assert g.flatten().tolist() == pytest.approx([1 - math.tanh(0.05) ** 2, 1 - math.tanh(0.2) ** 2])
-    m.set_epoch(5, 10)  # t = 1, k = 1
+    _, g = grad_of(m, x)  # epoch 0: t = 1e-3, k = 1e3
+    assert g.flatten().tolist() == pytest.approx([1 - math.tanh(0.0005) ** 2, 1 - math.tanh(0.002) ** 2])
+    m.set_epoch(3, 4)  # t = 10^(-3 + 3) = 1, k = 1
     _, g = grad_of(m, x)
     assert g.flatten().tolist() == pytest.approx([1 - math.tanh(0.5) ** 2, 1 - math.tanh(2.0) ** 2])
+    vgg = B.build("irnet", 1, t_min=0.1)  # their VGG-Small: T 0.1 -> 10, epoch 0: t = 0.1, k = 10
+    _, g = grad_of(vgg, x)
+    assert g.flatten().tolist() == pytest.approx([1 - math.tanh(0.05) ** 2, 1 - math.tanh(0.2) ** 2])
 
 
 def test_irnet_libra_pb_weights():
