@@ -49,17 +49,53 @@ class _SiMaNWeight(torch.autograd.Function):
         return standardize_grad(grad * alpha * torch.sign(u), u, sigma), g_alpha, None, None
 
 
+# lmbxmu/SiMaN@68664c0 cifar/main.py: every epoch, percent = 15 (1 - e/E) on the binary convs
+# (5 (1 - e/E) at 0f608a6, through its --percent default; 0 at d06a22d)
+CLIP_PERCENT = 15.0
+
+
 @WEIGHT_BINARIZERS.register("siman")
 class SiMaNWeight(LearnedScaleWeight):
     """alpha_o (2B - 1), B = 1 on the n//2 largest |W_std| of each output channel, 0 elsewhere;
     W_std = (W - mean) / sqrt(var + 1e-5) per output channel. Gradient: that of |W_std|
     (bw = |W_std| - |W_std|.detach() + 2B - 1), through the standardisation.
 
-    As lmbxmu/SiMaN@d06a22d (cifar/modules/binarized_modules.py): B is re-selected on every
-    training forward and kept (a buffer) for evaluation; alpha init mean|W|. Deviation: the code
-    also re-centres the latent weights in place each forward (and clips them at a percentile
-    that defaults to 0, a no-op); we centre inside the forward only.
+    As lmbxmu/SiMaN (cifar/modules/binarized_modules.py at d06a22d, cifar/main.py at 68664c0):
+    B is re-selected on every training forward and kept (a buffer) for evaluation; alpha init
+    mean|W|. Before that, each training forward rewrites the latent weights in place: centred
+    per output channel, W_c = W - mean_o, and their magnitudes clipped to the layer's
+    [p, 100 - p] percentiles of |W_c| (numpy's linear interpolation over all of the layer's
+    weights): W <- clamp(|W_c|, q_p, q_(100-p)) sign(W_c), with p = `clip_percent` (1 - e/E) set
+    each epoch (`clip_percent`: 15 the released code, 5 an earlier commit, 0 centring only).
+    The code also does this on evaluation forwards, where after a training step at the same p
+    it changes nothing; here evaluation leaves the weights as they are, and a conv called twice
+    in one forward clips once.
     """
+
+    def __init__(self, clip_percent: float = CLIP_PERCENT) -> None:
+        super().__init__()
+        if not 0.0 <= float(clip_percent) < 50.0:
+            raise ValueError(f"siman clip_percent must lie in [0, 50), got {clip_percent}")
+        self.clip_percent = float(clip_percent)
+        self.percent = self.clip_percent  # epoch 0
+
+    def extra_repr(self) -> str:
+        return f"clip_percent={self.clip_percent:g}, percent={self.percent:.3g}"
+
+    def set_epoch(self, epoch: int, max_epochs: int) -> None:
+        """p = clip_percent (1 - epoch / max_epochs), as the authors' trainer sets it per epoch."""
+        self.percent = self.clip_percent * (1.0 - epoch / max(max_epochs, 1))
+
+    @torch.no_grad()
+    def clip_(self, w: Tensor) -> None:
+        """Centre `w` per output channel and clip its magnitudes to the [p, 100 - p] percentiles, in place."""
+        centred = w - w.mean(dim=_FAN_IN, keepdim=True)
+        magnitude = centred.abs()
+        if self.percent > 0:
+            qs = torch.tensor([self.percent / 100.0, 1.0 - self.percent / 100.0], dtype=torch.float64)
+            low, high = torch.quantile(magnitude.flatten().double(), qs).to(w.dtype)
+            magnitude = magnitude.clamp(min=low, max=high)
+        w.copy_(magnitude * torch.sign(centred))
 
     def bind(self, weight: Tensor) -> None:
         super().bind(weight)
@@ -69,6 +105,12 @@ class SiMaNWeight(LearnedScaleWeight):
         return torch.where(self.code, 1.0, -1.0).to(w.dtype)
 
     def forward(self, w: Tensor) -> Tensor:
+        # once per change of the weights (an optimizer step): a conv called twice in one forward
+        # must not rewrite weights the first call's graph saved (the code's second call would
+        # change nothing but rounding)
+        if self.training and getattr(self, "_clipped", None) != (id(w), w._version):
+            self.clip_(w)
+            self._clipped = (id(w), w._version)
         return _SiMaNWeight.apply(w, self.alpha, self.code, self.training)
 
 

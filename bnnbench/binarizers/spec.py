@@ -10,6 +10,7 @@ from typing import Any
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
+from bnnbench.registry import check_keys
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,8 @@ class BinarizerSpec:
     """What a block needs to binarize a conv; built from a name or a Hydra `binarizer` config.
 
     `weight` overrides the method's own weight binarizer (e.g. "identity" for step 1 of
-    ReActNet's two-step recipe). `pad_value` is what the binary convs pad their binarized
+    ReActNet's two-step recipe), `weight_options` are its options (e.g. SiMaN's
+    `clip_percent`). `pad_value` is what the binary convs pad their binarized
     input with (0: zeros, as torch; BiDet pads with -1). Unknown names and options raise here,
     before any work.
     """
@@ -26,11 +28,15 @@ class BinarizerSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     weight: str | None = None
     pad_value: float = 0.0
+    weight_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         BINARIZERS.check(self.name)
         if self.weight is not None:
             WEIGHT_BINARIZERS.check(self.weight)
+        weight_params = inspect.signature(WEIGHT_BINARIZERS.get(self.weight_name).__init__).parameters
+        check_keys(f"weight binarizer {self.weight_name!r} (binarizer.weight_options)", self.weight_options,
+                   [k for k in weight_params if k != "self"])
         params = inspect.signature(self.method.__init__).parameters
         valid = [k for k in params if k not in ("self", "channels")]
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -38,7 +44,7 @@ class BinarizerSpec:
         if unknown and not takes_any:
             raise ValueError(
                 f"binarizer {self.name!r} does not take option {', '.join(map(repr, unknown))}: valid options are "
-                f"{', '.join(valid) or '(none)'} (and weight)"
+                f"{', '.join(valid) or '(none)'} (and weight, weight_options)"
             )
         try:
             self.activation(1)
@@ -71,7 +77,7 @@ class BinarizerSpec:
 
     def weight_binarizer(self) -> WeightBinarizer:
         """A fresh weight binarizer."""
-        return WEIGHT_BINARIZERS.build(self.weight_name)
+        return WEIGHT_BINARIZERS.build(self.weight_name, **self.weight_options)
 
     @classmethod
     def of(cls, value: BinarizerSpec | str | Mapping[str, Any]) -> BinarizerSpec:
@@ -85,5 +91,6 @@ class BinarizerSpec:
             if "name" not in opts:
                 raise ValueError(f"a binarizer config needs a `name`, got {opts}")
             name, weight = opts.pop("name"), opts.pop("weight", None)
-            return cls(name, opts, weight, float(opts.pop("pad_value", 0.0)))
+            weight_options = dict(opts.pop("weight_options", None) or {})
+            return cls(name, opts, weight, float(opts.pop("pad_value", 0.0)), weight_options)
         raise TypeError(f"cannot make a binarizer from {value!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -292,9 +292,9 @@ class BiDetWeight(MeanAbsWeight):
         return mean_abs(w) * identity_sign(w)  # BiDet's SignSTEWeight
 
 
-def build_weight(name: str) -> WeightBinarizer:
-    """Build the weight binarizer registered as `name`."""
-    return WEIGHT_BINARIZERS.build(name)
+def build_weight(name: str, **options: Any) -> WeightBinarizer:
+    """Build the weight binarizer registered as `name` with its `options`."""
+    return WEIGHT_BINARIZERS.build(name, **options)
 
 
 __all__ = ["GRADS", "WEIGHT_BINARIZERS", "BiDetWeight", "LearnedScaleWeight", "MeanAbsWeight", "WeightBinarizer", "build_weight", "channel_stats", "sign_ste", "standardize", "standardize_grad"]

@@ -78,7 +78,9 @@ def test_siman_weight_alpha_and_w(shape):
     wb2.bind(w2)
     with torch.no_grad():
         wb2.alpha.copy_(wb1.alpha)
-    out1 = wb1(w1)
+    out1 = wb1(w1)  # training: the latent weights are first centred and clipped in place
+    wb2.clip_(w2)
+    assert torch.equal(w1, w2)
     mag = standardize(w2, 1e-5).abs()
     levels = torch.where(wb1.code, 1.0, -1.0)
     _check(out1, wb2.alpha * (mag - mag.detach() + levels), g, [(w1, w2), (wb1.alpha, wb2.alpha)])

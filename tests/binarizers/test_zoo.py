@@ -241,6 +241,41 @@ def test_siman_weight_codes_the_larger_half():
     assert torch.equal(wb(-w.detach()), y.detach())
 
 
+def test_siman_clips_the_latent_weights_at_percentiles_each_training_step():
+    # lmbxmu/SiMaN@68664c0 cifar/main.py: percent = 15 (1 - e/E); binarized_modules.py: W_c = W - mean_o,
+    # W <- clamp(|W_c|, P_p, P_(100-p)) sign(W_c), percentiles (numpy, linear) over the whole layer
+    import numpy as np
+
+    from bnnbench.binarizers.spec import BinarizerSpec
+
+    w0 = torch.tensor([[0.1, -3.0, 2.0, 0.5, 1.2], [0.3, 0.2, -0.7, 4.0, -1.1]]).view(2, 1, 1, 5)
+    w = w0.clone().requires_grad_(True)
+    wb = build_weight("siman")
+    wb.bind(w)
+    assert wb.percent == 15.0
+    wb(w)
+    centred = (w0 - w0.mean(dim=(1, 2, 3), keepdim=True)).numpy()
+    low, high = np.percentile(np.abs(centred).ravel(), [15.0, 85.0])
+    want = np.clip(np.abs(centred), low, high) * np.sign(centred)
+    assert np.allclose(w.detach().numpy(), want, atol=1e-6)
+    wb.set_epoch(2, 4)  # p = 15 (1 - 2/4)
+    assert wb.percent == 7.5
+    wb.eval()
+    before = w.detach().clone()
+    wb(w)  # evaluation leaves the weights as they are
+    assert torch.equal(w.detach(), before)
+    # clip_percent 0: centring only (the cited d06a22d's default); 5: commit 0f608a6's --percent
+    only = w0.clone()
+    centring = build_weight("siman", clip_percent=0)
+    centring.bind(only)
+    centring(only)
+    assert torch.allclose(only, torch.from_numpy(centred), atol=1e-7)
+    spec = BinarizerSpec.of({"name": "siman", "weight_options": {"clip_percent": 5}})
+    assert spec.weight_binarizer().clip_percent == 5.0
+    with pytest.raises(ValueError, match="weight binarizer 'siman' .* has no option 'clip': valid options are clip_percent"):
+        BinarizerSpec.of({"name": "siman", "weight_options": {"clip": 5}})
+
+
 def test_siman_activation_thresholds_at_the_sample_mean():
     # SiMaN: sign((x - mean_CHW) / std) = sign(x - mean_CHW); mean of x_2x2 = 4 / 8 = 0.5
     y = B.build("siman", 2)(x_2x2())
