@@ -51,12 +51,14 @@ def real_slot(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, paddin
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding)
 
 
-def sinusoidal(t: Tensor, dim: int) -> Tensor:
+def sinusoidal(t: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
     """(N, dim) embedding [sin(t w_k), cos(t w_k)], w_k = 10000^(-k / (dim/2)), k < dim/2 (WaveGrad's
-    PositionalEncoding, which BI-DiffSR uses on the raw integer timestep)."""
+    PositionalEncoding, which BI-DiffSR uses on the raw integer timestep), in `dtype` (default:
+    torch's default dtype; the model passes its own, so a float64 model embeds in float64)."""
+    dtype = dtype or torch.get_default_dtype()
     half = dim // 2
-    freq = torch.exp(-math.log(1e4) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    angle = t.float()[:, None] * freq[None]
+    freq = torch.exp(-math.log(1e4) * torch.arange(half, dtype=dtype, device=t.device) / half)
+    angle = t.to(dtype)[:, None] * freq[None]
     return torch.cat([angle.sin(), angle.cos()], 1)
 
 
@@ -252,7 +254,7 @@ class BIDiffSRUNet(nn.Module):
             raise ValueError(f"bidiffsr_unet needs H and W divisible by {self.size_multiple}, got {h}x{w} (pad the input)")
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(n)
         with diffusion_timestep(t, self.num_train_timesteps):
-            temb = self.time_mlp(sinusoidal(t, self.time_dim))
+            temb = self.time_mlp(sinusoidal(t, self.time_dim, x_t.dtype))
             x = self.expand(self.stem(torch.cat([cond, x_t], 1)))
             skips = [x]
             for layer in self.down:

@@ -146,3 +146,25 @@ def test_the_unet_exports_with_every_binarizer(binarizer):
     with torch.no_grad():
         ref, got = model(x, c, t), packed(x, c, t)
     assert ((got - ref).abs() <= 1e-4 * ref.abs().max()).float().mean() >= 0.99
+
+
+@pytest.mark.parametrize("how", ["double", "default_dtype"])
+def test_the_narrow_preset_runs_forward_and_backward_in_float64(how):
+    # conformance checks compare in float64: the timestep embedding follows the model's dtype
+    # (it was hard-coded float32); model=bidiffsr_unet_narrow's options, binarizer bidiffsr
+    narrow = {"channels": 16, "channel_mults": [1, 2, 4], "res_blocks": 1, "norm_groups": 8, "dropout": 0.0,
+              "real_levels": 2, "attention": True, "num_train_timesteps": 2000}
+    previous = torch.get_default_dtype()
+    try:
+        if how == "default_dtype":
+            torch.set_default_dtype(torch.float64)
+        net = models.build("bidiffsr_unet", binarizer="bidiffsr", **narrow)
+        if how == "double":
+            net = net.double()
+        x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
+        y = net(x, x, torch.tensor([1234]))
+        y.square().mean().backward()
+    finally:
+        torch.set_default_dtype(previous)
+    assert y.dtype == torch.float64 and torch.isfinite(y).all()
+    assert all(p.grad.dtype == torch.float64 for p in net.parameters() if p.grad is not None)
