@@ -21,7 +21,8 @@ def cube_root(v: Tensor) -> Tensor:
 
 @BINARIZERS.register("insta")
 class INSTA(ActivationBinarizer):
-    """INSTA-Th: sign(x - (k_c * cbrt(E_hw[x^3]) + b_c)), ApproxSign backward; weights `meanabs`.
+    """INSTA-Th: sign(x - (k_c * cbrt(E_hw[x^3]) + b_c)), ApproxSign backward; weights `meanabs`
+    (no public code: built from the paper's Sec. 3 description of INSTA-Th).
 
     E_hw[x^3] is the per-sample, per-channel third moment (it mixes mean, variance and skewness,
     INSTA-BNN Sec. 3), detached like DAB's statistics; k, b are per channel (1, C, 1, 1).
