@@ -59,6 +59,16 @@ class BinaryRPNHead(nn.Module):
         super().__init__()
         overrides = {"shortcut": False} if block.accepts("shortcut") else {}
         self.conv = block(in_channels, channels, 3, 1, 1, **overrides)
+        # BiDet's RPN conv starts at normal(0, 0.01), bias 0 (ZiweiWangTHU/BiDet@86ea442
+        # faster_rcnn/lib/model/faster_rcnn/faster_rcnn.py, _init_weights), not at the binarizer's
+        # own init; a learned weight scale is fitted again to the new weights
+        for conv in self.conv.modules():
+            if isinstance(conv, nn.Conv2d):
+                nn.init.normal_(conv.weight, std=0.01)
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
+                if hasattr(conv, "weight_binarizer"):
+                    conv.weight_binarizer.bind(conv.weight)
         self.readout = Readout(channels, block.expansion, readout)
         self.ib_sample_sigma = ib_sample_sigma  # > 0: (log variance, mean) per anchor, sampled deltas
         self.cls_logits = nn.Conv2d(channels, num_anchors, 1)

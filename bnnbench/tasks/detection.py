@@ -91,7 +91,8 @@ class DetectionTask(BaseTask):
     entropy of the post-NMS RPN foreground scores per ground-truth box and `head_prior_weight` x
     entropy of each present class's RoI scores above `prior_score_thresh` after NMS at
     `prior_nms` (sparse object priors). All four weights are 0 before epoch `bidet_from_epoch`
-    (BiDet: the first LR decay, epoch 7). The sampled box deltas are the model's
+    (0-based; BiDet: 6, the first LR decay, at epoch 7 of its
+    1-based count: ZiweiWangTHU/BiDet@2e89365 faster_rcnn/trainval_net.py). The sampled box deltas are the model's
     `ib_sample_sigma`.
     """
 

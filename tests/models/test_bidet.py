@@ -93,3 +93,21 @@ def test_bad_options_name_the_value():
         models.build("bidet_r18", anchor_sizes=[0])
     with pytest.raises(ValueError, match="4 ResNet-18 stage widths"):
         models.build("bidet_r18", widths=[8, 8])
+
+
+def test_the_rpn_conv_starts_as_bidets_normal_0_01_not_the_binarizers_init():
+    # ZiweiWangTHU/BiDet@86ea442 faster_rcnn.py _init_weights: RPN_Conv normal(0, 0.01), bias 0;
+    # Bi-Real's own init (the trunk here) is uniform [0, 1e-3)
+    torch.manual_seed(0)
+    det = models.build("bidet_r18", binarizer="bireal", **TINY)
+    (rpn,) = [m for m in det.rpn.head.conv.modules() if isinstance(m, torch.nn.Conv2d)]
+    w = rpn.weight.detach()
+    assert abs(float(w.std()) - 0.01) < 0.002 and abs(float(w.mean())) < 0.002 and float(w.min()) < 0
+    trunk = [m.weight.detach() for m in det.backbone.modules()
+             if type(m).__name__ == "BinaryConv2d" and m.kernel_size == (3, 3)]
+    assert trunk and all(float(t.min()) >= 0 and float(t.max()) < 1e-3 for t in trunk)
+    # a learned scale is fitted to the new weights (XNOR-Net++'s alpha = mean|W| at init)
+    scaled = models.build("bidet_r18", binarizer="xnorpp", **TINY)
+    (conv,) = [m for m in scaled.rpn.head.conv.modules() if isinstance(m, torch.nn.Conv2d)]
+    alpha = conv.weight_binarizer.alpha.detach()
+    assert torch.allclose(alpha.flatten(), conv.weight.detach().abs().mean(dim=(1, 2, 3)), atol=1e-7)

@@ -78,9 +78,10 @@ def test_sampled_deltas_mean_at_test_reparameterised_in_training():
 
 def test_weights_are_zero_until_the_first_decay():
     model = models.build("bidet_r18", num_classes=3, input_size=(64, 64), **TINY)
-    task = DetectionTask(model, 3, coco_metric=False, bidet_from_epoch=7, **ALL_ON)
-    assert [task.bidet_weight("head_prior", e) for e in (0, 6, 7, 30)] == [0.0, 0.0, 0.05, 0.05]
-    assert task.bidet_weight("rpn_reg", 6) == 0.0 and task.bidet_weight("rpn_reg", 7) == 0.5
+    # BiDet switches its losses on at its 1-based epoch 7 (the first LR decay): 0-based epoch 6
+    task = DetectionTask(model, 3, coco_metric=False, bidet_from_epoch=6, **ALL_ON)
+    assert [task.bidet_weight("head_prior", e) for e in (0, 5, 6, 30)] == [0.0, 0.0, 0.05, 0.05]
+    assert task.bidet_weight("rpn_reg", 5) == 0.0 and task.bidet_weight("rpn_reg", 6) == 0.5
 
 
 def test_off_by_default_and_model_unchanged():
