@@ -61,9 +61,11 @@ def test_xnor_weight_gradient_alpha_plus_one_over_n():
 # --- XNOR-Net++ -----------------------------------------------------------------------------
 
 
-def test_xnorpp_learned_output_scale():
+def test_xnorpp_paper_form_learned_output_scale():
     # XNOR-Net++ Eq. 5 with Gamma per output channel: Gamma_o sign(W); Gamma init mean|W|
-    conv = BinaryConv2d(2, 2, 1, binarizer="xnorpp")
+    # (analytic_scale=False, center=False: the paper's form alone)
+    conv = BinaryConv2d(2, 2, 1, binarizer={"name": "xnorpp",
+                                            "weight_options": {"analytic_scale": False, "center": False}})
     with torch.no_grad():
         conv.weight.copy_(torch.tensor([0.5, 1.5, -0.2, 0.4]).view(2, 2, 1, 1))
     wb = conv.weight_binarizer
@@ -75,6 +77,39 @@ def test_xnorpp_learned_output_scale():
     # dL/dGamma_o = sum sign(W_o); dL/dW = Gamma_o 1_{|W| <= 1}
     assert wb.alpha.grad.flatten().tolist() == [2.0, 0.0]
     assert conv.weight.grad.flatten().tolist() == pytest.approx([1.0, 0.0, 0.3, 0.3])
+
+
+def test_xnorpp_default_is_the_first_authors_library_form():
+    # 1adrianb/binary-networks-pytorch@176424f, recipe xnor-net-plus step 1: W_c = W - mean_(C_in) W,
+    # a_o = mean|W_c| (detached), weight a_o sign(W_c) with the hardtanh STE, times a learned Gamma_o
+    # (init 1). By hand: W_c = [-0.5, 0.5 | -0.3, 0.3], a = [0.5, 0.3], loss = sum(c * y), c = 1..4:
+    # dGamma_o = a_o sum c sign(W_c) = [0.5, 0.3]; dW_c = c Gamma a = [0.5, 1.0, 0.9, 1.2], then
+    # through the centring dW = dW_c - mean_(C_in) dW_c = [-0.25, 0.25, -0.15, 0.15]
+    w = torch.tensor([0.5, 1.5, -0.2, 0.4]).view(2, 2, 1, 1).requires_grad_(True)
+    wb = build_weight("xnorpp")
+    wb.bind(w)
+    assert wb.alpha.flatten().tolist() == [1.0, 1.0]
+    y = wb(w)
+    assert y.flatten().tolist() == pytest.approx([-0.5, 0.5, -0.3, 0.3])
+    (y * torch.arange(1.0, 5.0).view_as(y)).sum().backward()
+    assert wb.alpha.grad.flatten().tolist() == pytest.approx([0.5, 0.3])
+    assert w.grad.flatten().tolist() == pytest.approx([-0.25, 0.25, -0.15, 0.15])
+    # against the library's expression by autograd, float64, a 3x3 conv's weight
+    torch.manual_seed(0)
+    w1 = (torch.randn(4, 3, 3, 3, dtype=torch.float64) * 0.7).requires_grad_(True)
+    w2 = w1.detach().clone().requires_grad_(True)
+    wb1 = build_weight("xnorpp")
+    wb1.bind(w1)
+    gamma = (torch.rand(4, 1, 1, 1, dtype=torch.float64) + 0.5).requires_grad_(True)
+    with torch.no_grad():
+        wb1.alpha.copy_(gamma)
+    g = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    (wb1(w1) * g).sum().backward()
+    x = w2 - w2.mean(1, keepdim=True)
+    alpha = x.abs().sum((1, 2, 3), keepdim=True).div(x[0].numel()).detach()
+    ste = x.sign().detach() + (x - x.detach()) * (x.abs() < 1)  # SignActivation: hardtanh STE
+    ((ste * alpha * gamma) * g).sum().backward()
+    assert torch.allclose(w1.grad, w2.grad, atol=1e-12) and torch.allclose(wb1.alpha.grad, gamma.grad, atol=1e-12)
 
 
 # --- Bi-Real --------------------------------------------------------------------------------
