@@ -1,0 +1,204 @@
+"""One binary conv per method, run by bnnbench and by the authors' module on the same float64 case.
+
+Each method gives `ours(case)` and `theirs(module, case)`; both return the same quantities:
+the output `y`, the input gradient `dx`, the latent weight gradient `dw`, each learnable
+parameter's gradient, and any state the layer rewrites (SiMaN's clipped weights and its code
+B). The case holds the input x, the weight W, the upstream gradient g and the method's
+parameters and schedule point, so golden tensors written from `theirs` are checked against
+`ours` without the authors' code (tests/conformance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bnnbench.blocks.conv import BinaryConv2d
+
+Case = dict[str, Any]
+Result = dict[str, Tensor]
+C_IN, C_OUT, K = 3, 4, 3
+
+
+def make_case(seed: int = 0) -> Case:
+    """x (2, 3, 6, 6), W (4, 3, 3, 3) with a few |W| > 1 (the clipped STEs), g, per-method parameters."""
+    gen = torch.Generator().manual_seed(seed)
+    d = torch.float64
+    w = torch.randn(C_OUT, C_IN, K, K, generator=gen, dtype=d) * 0.6
+    return {
+        "x": torch.randn(2, C_IN, 6, 6, generator=gen, dtype=d),
+        "w": w,
+        "g": torch.randn(2, C_OUT, 6, 6, generator=gen, dtype=d),
+        "beta": torch.randn(1, C_IN, 1, 1, generator=gen, dtype=d) * 0.3,  # ReActNet's threshold
+        "gamma": torch.rand(C_OUT, generator=gen, dtype=d) + 0.5,  # a learned per-channel scale
+        "epoch": 3, "epochs": 10,  # the schedule point (IR-Net's t, k; SiMaN's percent)
+    }
+
+
+def _ours(binarizer: Any, case: Case, setup: Callable[[BinaryConv2d], None] | None = None) -> tuple[BinaryConv2d, Result]:
+    conv = BinaryConv2d(C_IN, C_OUT, K, 1, 1, binarizer=binarizer, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+    conv.weight_binarizer.bind(conv.weight)
+    for module in conv.modules():
+        if module is not conv and hasattr(module, "set_epoch"):
+            module.set_epoch(case["epoch"], case["epochs"])
+    if setup is not None:
+        setup(conv)
+    conv.train()
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    (y * case["g"]).sum().backward()
+    return conv, {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad}
+
+
+def _backward(y: Tensor, x: Tensor, case: Case) -> None:
+    (y * case["g"]).sum().backward()
+
+
+# --- IR-Net ---------------------------------------------------------------------------------
+
+def irnet_ours(case: Case) -> Result:
+    conv, out = _ours("irnet", case)
+    return {**out, "t": torch.tensor(conv.binarizer.t, dtype=torch.float64), "k": torch.tensor(conv.binarizer.k, dtype=torch.float64)}
+
+
+def irnet_theirs(mod: ModuleType, case: Case) -> Result:
+    conv = mod.IRConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+    t, k = _log_up(case["epoch"], case["epochs"])  # set per epoch by CIFAR-10/ResNet20/1w1a/trainer.py
+    conv.k, conv.t = torch.tensor([k], dtype=torch.float64), torch.tensor([t], dtype=torch.float64)
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "t": torch.tensor(t, dtype=torch.float64),
+            "k": torch.tensor(k, dtype=torch.float64)}
+
+
+def _log_up(epoch: int, epochs: int, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
+    """The trainer's `Log_UP` schedule with its `T_min, T_max = 1e-3, 1e1` (a script, not importable)."""
+    import math
+
+    lo, hi = math.log(t_min) / math.log(10), math.log(t_max) / math.log(10)
+    t = math.pow(10, lo + (hi - lo) / epochs * epoch)
+    return t, (1 / t if t < 1 else 1.0)
+
+
+# --- Bi-Real and ReActNet (the same HardBinaryConv; ReActNet adds a learnable bias) ------------
+
+def bireal_ours(case: Case) -> Result:
+    return _ours("bireal", case)[1]
+
+
+def bireal_theirs(mod: ModuleType, case: Case) -> Result:
+    act, conv = mod.BinaryActivation(), mod.HardBinaryConv(C_IN, C_OUT, K, 1, 1).double()
+    with torch.no_grad():
+        conv.weights.copy_(case["w"].reshape(-1, 1))
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(act(x))
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weights.grad.view(C_OUT, C_IN, K, K)}
+
+
+def reactnet_ours(case: Case) -> Result:
+    def setup(conv: BinaryConv2d) -> None:
+        with torch.no_grad():
+            conv.binarizer.beta.copy_(case["beta"])
+
+    conv, out = _ours("reactnet", case, setup)
+    return {**out, "dbeta": conv.binarizer.beta.grad}
+
+
+def reactnet_theirs(mod: ModuleType, case: Case) -> Result:
+    move, act = mod.LearnableBias(C_IN).double(), mod.BinaryActivation()
+    conv = mod.HardBinaryConv(C_IN, C_OUT, K, 1, 1).double()
+    with torch.no_grad():
+        move.bias.copy_(-case["beta"])  # x + bias = x - beta (RSign's threshold)
+        conv.weights.copy_(case["w"].reshape(-1, 1))
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(act(move(x)))
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weights.grad.view(C_OUT, C_IN, K, K), "dbeta": -move.bias.grad}
+
+
+# --- XNOR-Net++ -----------------------------------------------------------------------------
+
+def xnorpp_ours(case: Case) -> Result:
+    def setup(conv: BinaryConv2d) -> None:
+        with torch.no_grad():
+            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
+
+    conv, out = _ours("xnorpp", case, setup)
+    return {**out, "dgamma": conv.weight_binarizer.alpha.grad.flatten()}
+
+
+def xnorpp_theirs(mod: ModuleType, case: Case) -> Result:
+    # recipe xnor-net-plus step 1: BasicInputBinarizer, XNORWeightBinarizer(True, True), BasicScaleBinarizer
+    shape_of = torch.nn.Conv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    act, wbin = mod.BasicInputBinarizer(), mod.XNORWeightBinarizer(compute_alpha=True, center_weights=True)
+    scale = mod.BasicScaleBinarizer(shape_of).double()
+    with torch.no_grad():
+        scale.alpha.copy_(case["gamma"].view(1, C_OUT, 1, 1))
+    w = case["w"].clone().requires_grad_(True)
+    x = case["x"].clone().requires_grad_(True)
+    y = scale(F.conv2d(act(x), wbin(w), padding=1), x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": w.grad, "dgamma": scale.alpha.grad.flatten()}
+
+
+# --- SiMaN ----------------------------------------------------------------------------------
+
+def _siman_percent(case: Case) -> float:
+    return 15.0 * (1 - case["epoch"] / case["epochs"])  # cifar/main.py at 68664c0
+
+
+def siman_ours(case: Case) -> Result:
+    def setup(conv: BinaryConv2d) -> None:
+        with torch.no_grad():
+            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
+
+    conv, out = _ours("siman", case, setup)
+    wb = conv.weight_binarizer
+    return {**out, "dalpha": wb.alpha.grad.flatten(), "w_after": conv.weight.detach().clone(),
+            "code": wb.code.to(torch.float64), "percent": torch.tensor(wb.percent, dtype=torch.float64)}
+
+
+def siman_theirs(mod: ModuleType, case: Case) -> Result:
+    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
+    conv.percent = torch.tensor(_siman_percent(case))
+    conv.train()
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
+            "w_after": conv.weight.detach().clone(), "code": conv.B.detach().view(C_OUT, C_IN, K, K).to(torch.float64),
+            "percent": torch.tensor(_siman_percent(case), dtype=torch.float64)}
+
+
+@dataclass(frozen=True)
+class Method:
+    """bnnbench's side and the authors' side of one method's check."""
+
+    ours: Callable[[Case], Result]
+    theirs: Callable[[ModuleType, Case], Result]
+
+
+METHODS: dict[str, Method] = {
+    "irnet": Method(irnet_ours, irnet_theirs),
+    "bireal": Method(bireal_ours, bireal_theirs),
+    "reactnet": Method(reactnet_ours, reactnet_theirs),
+    "xnorpp": Method(xnorpp_ours, xnorpp_theirs),
+    "siman": Method(siman_ours, siman_theirs),
+}
+
+__all__ = ["METHODS", "Case", "Method", "Result", "make_case"]
