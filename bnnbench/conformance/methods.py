@@ -185,6 +185,57 @@ def siman_theirs(mod: ModuleType, case: Case) -> Result:
             "percent": torch.tensor(_siman_percent(case), dtype=torch.float64)}
 
 
+# --- ReCU -----------------------------------------------------------------------------------
+
+def recu_ours(case: Case) -> Result:
+    def setup(conv: BinaryConv2d) -> None:
+        with torch.no_grad():
+            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
+
+    conv, out = _ours("recu", case, setup)
+    wb = conv.weight_binarizer
+    return {**out, "dalpha": wb.alpha.grad.flatten(), "tau": torch.tensor(wb.tau, dtype=torch.float64)}
+
+
+def recu_theirs(mod: ModuleType, case: Case) -> Result:
+    from bnnbench.binarizers.recu import recu_tau
+
+    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    tau = recu_tau(case["epoch"], case["epochs"])  # set per epoch by its main.py (`cpt_tau`)
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
+        conv.tau.fill_(tau)
+    conv.train()
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
+            "tau": torch.tensor(tau, dtype=torch.float64)}
+
+
+# --- ReSTE ----------------------------------------------------------------------------------
+
+def reste_ours(case: Case) -> Result:
+    conv, out = _ours("reste", case)
+    return {**out, "o": torch.tensor(conv.binarizer.o, dtype=torch.float64)}
+
+
+def reste_theirs(mod: ModuleType, case: Case) -> Result:
+    from bnnbench.binarizers.reste import reste_o
+
+    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    o = reste_o(case["epoch"], case["epochs"], 3.0)  # its trainer's cosine o: 1 -> o_end = 3
+    conv.o = conv.o_a = torch.tensor(o, dtype=torch.float64)
+    conv.t = conv.t_a = torch.tensor(1.5, dtype=torch.float64)
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "o": torch.tensor(o, dtype=torch.float64)}
+
+
 @dataclass(frozen=True)
 class Method:
     """bnnbench's side and the authors' side of one method's check."""
@@ -199,6 +250,8 @@ METHODS: dict[str, Method] = {
     "reactnet": Method(reactnet_ours, reactnet_theirs),
     "xnorpp": Method(xnorpp_ours, xnorpp_theirs),
     "siman": Method(siman_ours, siman_theirs),
+    "recu": Method(recu_ours, recu_theirs),
+    "reste": Method(reste_ours, reste_theirs),
 }
 
 __all__ = ["METHODS", "Case", "Method", "Result", "make_case"]
