@@ -1,9 +1,10 @@
 """`rbnn` (Lin et al. 2020, RBNN): rotated binary weights, a learned scale, and the
-training-aware sign approximation annealed per epoch."""
+training-aware sign approximation annealed per epoch, as the authors' released code."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
+from bnnbench.binarizers.standardized import standardized_sign
 from bnnbench.binarizers.ste import ede_schedule, sign, training_aware, training_aware_grad
 from bnnbench.binarizers.weights import (
     WEIGHT_BINARIZERS,
@@ -19,6 +21,7 @@ from bnnbench.binarizers.weights import (
     standardize,
     standardize_grad,
 )
+from bnnbench.elementwise import per_sample
 
 if TYPE_CHECKING:
     from bnnbench.export.codes import ActivationCode
@@ -89,23 +92,41 @@ class _RBNNSign(torch.autograd.Function):
         return g_w, g_alpha, g_theta, None, None, None, None
 
 
+REFITS = ("epoch", "step")
+THETA_INITS = ("half_pi", "uniform")
+
+
 @WEIGHT_BINARIZERS.register("rbnn")
 class RBNNWeight(_Anneal, LearnedScaleWeight):
     """alpha_o sign(W3), W3 = W_std + |sin(theta_o)| (R1^T X R2 - W_std).detach(), X = W_std viewed
     as (C_out, a, b), W_std standardised per output channel (mean, unbiased std, with gradient).
 
     R1 (a x a) and R2 (b x b) are orthogonal buffers fitted by RBNN's alternating updates
-    (B = sign(R1^T X R2), then R1 and R2 from SVDs) on every training forward: the authors'
-    check `epoch % rotation_update == 0` also holds for their epoch = -1, so with the default
-    interval 1 their code re-fits at every iteration (also in evaluation; we skip evaluation so
-    that evaluating does not change the model). theta init uniform [0, pi/2), alpha init mean|W|,
-    sign with the training-aware gradient k (sqrt 2 t - t^2 |v|)_+
-    (lmbxmu/RBNN@75a304b, cifar/modules/binarized_modules.py).
+    (B = sign(R1^T X R2), then R1 and R2 from SVDs, three rounds). As the released code
+    (lmbxmu/RBNN@6c96079, cifar/modules/binarized_modules.py and cifar/main.py, whose trainer
+    sets each conv's epoch at the start of an epoch and -1 from its second batch): they are
+    re-fitted on the first training forward of each epoch (`refit="epoch"`), theta starts at
+    pi/2, alpha at mean|W|, and the sign takes the training-aware gradient k (sqrt 2 t - t^2 |v|)_+.
+    The commit the paper's code was first cited at (75a304b) re-fits on every training forward
+    (its epoch is -1 after the first batch, and -1 % 1 == 0) and draws theta uniform in
+    [0, pi/2): `refit="step", theta_init="uniform"`. Evaluation never re-fits (the codes do
+    when their epoch allows; evaluating does not change the model here).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, refit: str = "epoch", theta_init: str = "half_pi") -> None:
         super().__init__()
+        if refit not in REFITS:
+            raise ValueError(f"rbnn refit must be one of {', '.join(REFITS)}, got {refit!r}")
+        if theta_init not in THETA_INITS:
+            raise ValueError(f"rbnn theta_init must be one of {', '.join(THETA_INITS)}, got {theta_init!r}")
+        self.refit, self.theta_init = refit, theta_init
+        self.epoch, self.fitted_epoch = 0, -1
         self.set_epoch(0, 1)
+
+    def set_epoch(self, epoch: int, max_epochs: int) -> None:
+        """t, k at `epoch`, and which epoch the next training forward re-fits the rotation for."""
+        super().set_epoch(epoch, max_epochs)
+        self.epoch = epoch
 
     def bind(self, weight: Tensor) -> None:
         super().bind(weight)
@@ -113,7 +134,8 @@ class RBNNWeight(_Anneal, LearnedScaleWeight):
         self.a, self.b = factor_pair(weight[0].numel())
         self.register_buffer("r1", random_rotation(self.a).to(weight))
         self.register_buffer("r2", random_rotation(self.b).to(weight))
-        self.theta = nn.Parameter(torch.rand(c_out, 1, 1, 1, dtype=weight.dtype) * (math.pi / 2))
+        start = torch.ones(c_out, 1, 1, 1) if self.theta_init == "half_pi" else torch.rand(c_out, 1, 1, 1)
+        self.theta = nn.Parameter((start * (math.pi / 2)).to(weight.dtype))
 
     @torch.no_grad()
     def fit_rotation(self, x: Tensor) -> None:
@@ -125,17 +147,24 @@ class RBNNWeight(_Anneal, LearnedScaleWeight):
             u2, _, vh2 = torch.linalg.svd((x.transpose(1, 2) @ self.r1 @ b).sum(0))
             self.r2.copy_(u2 @ vh2)
 
+    def _refit_now(self) -> bool:
+        """Whether this training forward re-fits R1, R2 (every one, or the first of each epoch)."""
+        if self.refit == "step":
+            return True
+        if self.fitted_epoch == self.epoch:
+            return False
+        self.fitted_epoch = self.epoch
+        return True
+
     def sign_source(self, w: Tensor) -> Tensor:
-        """W3 = W_std + |sin theta| (R1^T X R2 - W_std), R re-fitted first in training."""
+        """W3 = W_std + |sin theta| (R1^T X R2 - W_std) (the rotation as it stands)."""
         w_std = standardize(w)
         x = w_std.detach().reshape(w.shape[0], self.a, self.b)
-        if self.training:
-            self.fit_rotation(x)
         rotated = (self.r1.T @ x @ self.r2).reshape_as(w)
         return w_std + torch.sin(self.theta).abs() * (rotated - w_std)
 
     def forward(self, w: Tensor) -> Tensor:
-        if self.training:
+        if self.training and self._refit_now():
             with torch.no_grad():
                 self.fit_rotation(standardize(w).reshape(w.shape[0], self.a, self.b))
         return _RBNNSign.apply(w, self.alpha, self.theta, self.r1.clone(), self.r2.clone(), self.t, self.k)
@@ -143,21 +172,38 @@ class RBNNWeight(_Anneal, LearnedScaleWeight):
 
 @BINARIZERS.register("rbnn")
 class RBNN(_Anneal, ActivationBinarizer):
-    """RBNN activations: sign(x) with the training-aware gradient k (sqrt 2 t - t^2 |x|)_+,
-    t from 0.01 to 10 over training, k = max(1/t, 1); weights `rbnn` (same t, k)."""
+    """RBNN activations: sign of the per-sample standardised activation (x - mean) / std over
+    (C, H, W), with the training-aware gradient (sqrt 2 t' - t'^2 |v|)_+ at t' = max(t, 1), k = 1,
+    through the statistics; weights `rbnn` (t from 0.01 to 10 over training, k = max(1/t, 1)).
+
+    As the released code (lmbxmu/RBNN@6c96079, `BinaryQuantize_a` on a2 = (a - mean) / std,
+    unbiased, no epsilon). `standardize=False` is the cited commit 75a304b's: sign(x) with the
+    weights' k (sqrt 2 t - t^2 |x|)_+ (and an export rule: its threshold needs no statistics).
+    """
 
     weight = "rbnn"
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, standardize: bool = True) -> None:
         super().__init__(channels)
+        self.standardize = bool(standardize)
         self.set_epoch(0, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.standardize:
+            return standardized_sign(x, center=True, eps=0.0, ta=(max(self.t, 1.0), 1.0))
         return training_aware(x, self.t, self.k)
 
+    def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
+        """Standardised: the mean over (C, H, W) and x - mean, two per element (the division by
+        the std cannot change the bit); else none."""
+        return 2 * per_sample(in_shape) if self.standardize else 0
+
     @torch.no_grad()
-    def export_code(self) -> ActivationCode:
-        """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
+    def export_code(self) -> ActivationCode | None:
+        """Bits x >= 0, levels +-1 (the surrogate only changes the backward); none for the
+        standardised form (its threshold is a per-sample mean, a run-time statistic)."""
+        if self.standardize:
+            return None
         from bnnbench.export.codes import static_code
 
         return static_code(lambda t: t >= 0, self.channels)

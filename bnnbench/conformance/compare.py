@@ -12,8 +12,12 @@ from bnnbench.conformance.methods import METHODS, Case, Result
 
 # float64 on both sides: agreement to about 1e-12 of the quantity's scale is a match
 RTOL = 1e-10
-# differences the project documents (docs/methods.md), reported as such rather than as DIFF
-DOCUMENTED: dict[tuple[str, str], str] = {}
+# differences the project documents (docs/methods.md), reported as such rather than as DIFF,
+# each with the largest difference it explains
+DOCUMENTED: dict[tuple[str, str], tuple[float, str]] = {
+    ("rbnn", "dx"): (1e-6, "the code's activation surrogate takes k = 1 and t = max(t, 1) as float32 tensors: "
+                           "sqrt(2) rounded to float32 (2.4e-8) even in a float64 run"),
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ def compare(method: str, ours: Result, theirs: Result) -> list[Row]:
             rows.append(Row(method, quantity, None, "DIFF", f"shape {tuple(mine.shape)} vs {tuple(ref.shape)}"))
         elif diff <= RTOL * scale:
             rows.append(Row(method, quantity, diff, "MATCH"))
-        elif (method, quantity) in DOCUMENTED:
-            rows.append(Row(method, quantity, diff, "documented deviation", DOCUMENTED[(method, quantity)]))
+        elif (method, quantity) in DOCUMENTED and diff <= DOCUMENTED[(method, quantity)][0] * scale:
+            rows.append(Row(method, quantity, diff, "documented deviation", DOCUMENTED[(method, quantity)][1]))
         else:
             rows.append(Row(method, quantity, diff, "DIFF"))
     return rows

@@ -38,6 +38,9 @@ def make_case(seed: int = 0) -> Case:
         "beta": torch.randn(1, C_IN, 1, 1, generator=gen, dtype=d) * 0.3,  # ReActNet's threshold
         "gamma": torch.rand(C_OUT, generator=gen, dtype=d) + 0.5,  # a learned per-channel scale
         "epoch": 3, "epochs": 10,  # the schedule point (IR-Net's t, k; SiMaN's percent)
+        # RBNN's starting rotations (a x b = 27 = 3 x 9): orthogonal, from a QR
+        "r1": torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=d))[0],
+        "r2": torch.linalg.qr(torch.randn(9, 9, generator=gen, dtype=d))[0],
     }
 
 
@@ -236,6 +239,39 @@ def reste_theirs(mod: ModuleType, case: Case) -> Result:
     return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "o": torch.tensor(o, dtype=torch.float64)}
 
 
+# --- RBNN -----------------------------------------------------------------------------------
+
+def rbnn_ours(case: Case) -> Result:
+    def setup(conv: BinaryConv2d) -> None:
+        with torch.no_grad():
+            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
+            conv.weight_binarizer.r1.copy_(case["r1"])
+            conv.weight_binarizer.r2.copy_(case["r2"])
+
+    conv, out = _ours("rbnn", case, setup)
+    wb = conv.weight_binarizer
+    return {**out, "dalpha": wb.alpha.grad.flatten(), "dtheta": wb.theta.grad.flatten(),
+            "r1": wb.r1.detach().clone(), "r2": wb.r2.detach().clone()}
+
+
+def rbnn_theirs(mod: ModuleType, case: Case) -> Result:
+    from bnnbench.binarizers.ste import ede_schedule
+
+    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    t, k = ede_schedule(case["epoch"], case["epochs"], 1e-2, 10.0)  # its main.py `cpt_tk`, Tmin 1e-2, Tmax 10
+    conv.t, conv.k = torch.tensor([t], dtype=torch.float64), torch.tensor([k], dtype=torch.float64)
+    conv.epoch = case["epoch"]  # the first batch of the epoch: the rotation is re-fitted
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
+        conv.R1, conv.R2 = case["r1"].clone(), case["r2"].clone()
+    x = case["x"].clone().requires_grad_(True)
+    y = conv(x)
+    _backward(y, x, case)
+    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
+            "dtheta": conv.rotate.grad.flatten(), "r1": conv.R1.detach().clone(), "r2": conv.R2.detach().clone()}
+
+
 @dataclass(frozen=True)
 class Method:
     """bnnbench's side and the authors' side of one method's check."""
@@ -252,6 +288,7 @@ METHODS: dict[str, Method] = {
     "siman": Method(siman_ours, siman_theirs),
     "recu": Method(recu_ours, recu_theirs),
     "reste": Method(reste_ours, reste_theirs),
+    "rbnn": Method(rbnn_ours, rbnn_theirs),
 }
 
 __all__ = ["METHODS", "Case", "Method", "Result", "make_case"]

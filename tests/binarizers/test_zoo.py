@@ -221,12 +221,65 @@ def test_dorefa_activation_and_weight():
 
 
 def test_rbnn_factor_pair_and_training_aware_gradient():
-    # RBNN `get_ab`: a = largest divisor <= sqrt(n); gradient k (sqrt 2 t - t^2 |x|)_+
+    # RBNN `get_ab`: a = largest divisor <= sqrt(n); the cited commit's activation (standardize=False):
+    # sign(x) with the gradient k (sqrt 2 t - t^2 |x|)_+
     assert [factor_pair(n) for n in (2304, 9, 7, 12)] == [(48, 48), (3, 3), (1, 7), (3, 4)]
-    m = B.build("rbnn", 1)
+    m = B.build("rbnn", 1, standardize=False)
     m.set_epoch(2, 3)  # t = 10^(-2 + 3 * 2/3) = 1, k = 1
     _, g = grad_of(m, line(0.5, -1.0, 2.0))
     assert g.flatten().tolist() == pytest.approx([math.sqrt(2) - 0.5, math.sqrt(2) - 1.0, 0.0])
+
+
+def test_rbnn_released_activation_standardises_each_sample():
+    # lmbxmu/RBNN@6c96079: a2 = (a - mean) / std over (C, H, W) (unbiased, no eps), sign(a2) with
+    # `BinaryQuantize_a`: k = 1, t' = max(t, 1), gradient (sqrt 2 t' - t'^2 |a2|)_+ through mean and std
+    torch.manual_seed(0)
+    m = B.build("rbnn", 2)
+    m.set_epoch(0, 10)  # t = 0.01 < 1: t' = 1
+    x = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    ref = x.detach().clone().requires_grad_(True)
+    g = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    y = m(x)
+    (y * g).sum().backward()
+    a1 = ref - ref.mean((1, 2, 3), keepdim=True)
+    a2 = a1 / a1.std((1, 2, 3), keepdim=True)
+    surrogate = (math.sqrt(2) - a2.abs()).clamp_min(0)
+    ((torch.where(a2 >= 0, 1.0, -1.0).detach() + (a2 - a2.detach()) * surrogate.detach()) * g).sum().backward()
+    assert torch.equal(y, torch.where(a2 >= 0, 1.0, -1.0).detach())
+    assert torch.allclose(x.grad, ref.grad, atol=1e-12)
+    # its threshold is a per-sample mean (a run-time statistic): no export rule; the cited form has one
+    assert m.export_code() is None and B.build("rbnn", 2, standardize=False).export_code() is not None
+
+
+def test_rbnn_released_theta_init_leaves_the_latent_weights_without_gradient():
+    # the released code starts theta at pi/2 (float32): |sin theta| = 1, so dL/dW = ... (1 - |sin theta|)
+    # = 0 and dL/dtheta carries cos theta (-4.4e-8); the cited commit drew theta uniform in [0, pi/2)
+    torch.manual_seed(0)
+    conv = BinaryConv2d(4, 3, 3, binarizer="rbnn")
+    assert torch.equal(conv.weight_binarizer.theta, torch.full((3, 1, 1, 1), math.pi / 2))
+    conv(torch.randn(2, 4, 5, 5)).square().sum().backward()
+    assert torch.count_nonzero(conv.weight.grad) == 0
+    assert 0 < float(conv.weight_binarizer.theta.grad.abs().max()) < 1e-5
+    cited = BinaryConv2d(4, 3, 3, binarizer={"name": "rbnn", "weight_options": {"theta_init": "uniform"}})
+    theta = cited.weight_binarizer.theta
+    assert float(theta.min()) >= 0 and float(theta.max()) < math.pi / 2
+
+
+def test_rbnn_refits_the_rotation_once_per_epoch_or_every_step():
+    # released: on the first training batch of each epoch (its main.py sets epoch -1 from batch 2);
+    # cited 75a304b (refit="step"): every training forward
+    torch.manual_seed(0)
+    for refit, fits in (("epoch", [True, False, False, True]), ("step", [True, True, True, True])):
+        conv = BinaryConv2d(4, 3, 3, binarizer={"name": "rbnn", "weight_options": {"refit": refit}})
+        wb = conv.weight_binarizer
+        seen = []
+        for epoch in (0, 0, 0, 1):
+            wb.set_epoch(epoch, 4)
+            with torch.no_grad():
+                wb.r1.copy_(torch.eye(6))  # a fit changes R1 away from the identity
+            wb(conv.weight)
+            seen.append(not torch.equal(wb.r1, torch.eye(6)))
+        assert seen == fits, refit
 
 
 def test_rbnn_rotation_and_weight():

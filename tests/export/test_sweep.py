@@ -26,6 +26,7 @@ from .conftest import randomize
 NO_EXPORT_RULE: dict[str, str] = {
     "insta": "per-sample threshold k_c cbrt(E_hw[x^3]) + b_c: needs run-time statistics like DAB's, not written",
     "siman": "per-sample centring and standardisation over (C, H, W): needs run-time statistics, not written",
+    "rbnn": "the released form's per-sample standardisation over (C, H, W) (standardize=false exports)",
 }
 # Binary weight binarizers without an export rule: name -> why.
 NO_WEIGHT_EXPORT_RULE: dict[str, str] = {}
