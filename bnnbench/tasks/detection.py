@@ -53,13 +53,51 @@ def rpn_prior_loss(scores: list[Tensor], targets: list[Target]) -> Tensor:
     return torch.stack(terms).sum() / len(scores) if terms else scores[0].new_zeros(())
 
 
+def legacy_nms(boxes: Tensor, scores: Tensor, thresh: float) -> Tensor:
+    """Greedy NMS in the legacy pixel convention of BiDet's code (py-faster-rcnn / maskrcnn-benchmark
+    `nms`): a box covers x2 - x1 + 1 pixels, so areas and overlaps gain 1 per side. Indices kept,
+    by decreasing score. (torchvision's `nms` has no +1: written by hand for that reason.)"""
+    order = scores.argsort(descending=True)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    keep = []
+    while order.numel():
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest]) + 1).clamp_min(0)
+        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + 1).clamp_min(0)
+        inter = w * h
+        order = rest[inter / (area[i] + area[rest] - inter) <= thresh]
+    return torch.stack(keep) if keep else order
+
+
+def legacy_decode(deltas: Tensor, proposals: Tensor, weights: tuple[float, ...], size: tuple[int, int]) -> Tensor:
+    """Boxes from (dx, dy, dw, dh) as BiDet's `bbox_transform_inv` and `clip_boxes`
+    (ZiweiWangTHU/BiDet@86ea442 faster_rcnn/lib/model/rpn/bbox_transform.py): widths x2 - x1 + 1,
+    centres x1 + w / 2, clipped to [0, W - 1] x [0, H - 1]; `weights` are the box coder's
+    (10, 10, 5, 5), i.e. the code's target stds (0.1, 0.1, 0.2, 0.2)."""
+    wx, wy, ww, wh = weights
+    widths = proposals[:, 2] - proposals[:, 0] + 1.0
+    heights = proposals[:, 3] - proposals[:, 1] + 1.0
+    cx = proposals[:, 0] + 0.5 * widths + deltas[:, 0] / wx * widths
+    cy = proposals[:, 1] + 0.5 * heights + deltas[:, 1] / wy * heights
+    pw, ph = torch.exp(deltas[:, 2] / ww) * widths, torch.exp(deltas[:, 3] / wh) * heights
+    boxes = torch.stack([cx - 0.5 * pw, cy - 0.5 * ph, cx + 0.5 * pw, cy + 0.5 * ph], 1)
+    h, w = size
+    return torch.stack([boxes[:, 0].clamp(0, w - 1), boxes[:, 1].clamp(0, h - 1),
+                        boxes[:, 2].clamp(0, w - 1), boxes[:, 3].clamp(0, h - 1)], 1)
+
+
 def head_prior_loss(
-    probs: Tensor, boxes: Tensor, per_image: list[int], targets: list[Target], thresh: float, nms: float
+    probs: Tensor, boxes: Tensor, per_image: list[int], targets: list[Target], thresh: float, nms: float,
+    legacy: bool = False,
 ) -> Tensor:
     """Mean over (image, present class) pairs of the entropy of that class's RoI probabilities
     above `thresh` kept by NMS at `nms`, over the class's ground-truth count; pairs keeping no
     more boxes than the count are skipped, as in BiDet's code. `probs` (R, K) softmax scores
-    (gradient-carrying), `boxes` (R, 4) decoded boxes, `per_image` RoIs per image."""
+    (gradient-carrying), `boxes` (R, 4) decoded boxes, `per_image` RoIs per image; `legacy`:
+    NMS in BiDet's +1 pixel convention (`legacy_nms`), else torchvision's."""
     terms = []
     for p, b, t in zip(probs.split(per_image), boxes.split(per_image), targets):
         for c in t["labels"].unique().tolist():
@@ -68,7 +106,10 @@ def head_prior_loss(
             keep = (p[:, c] > thresh).nonzero().flatten()
             if keep.numel() == 0:
                 continue
-            kept = keep[batched_nms(b[keep], p[keep, c].detach(), torch.zeros_like(keep), nms)]
+            if legacy:
+                kept = keep[legacy_nms(b[keep], p[keep, c].detach(), nms)]
+            else:
+                kept = keep[batched_nms(b[keep], p[keep, c].detach(), torch.zeros_like(keep), nms)]
             gt_count = int((t["labels"] == c).sum())
             if kept.numel() > gt_count:
                 terms.append(prior_entropy(p[kept, c], gt_count))
@@ -92,7 +133,12 @@ class DetectionTask(BaseTask):
     entropy of each present class's RoI scores above `prior_score_thresh` after NMS at
     `prior_nms` (sparse object priors). All four weights are 0 before epoch `bidet_from_epoch`
     (0-based; BiDet: 6, the first LR decay, at epoch 7 of its
-    1-based count: ZiweiWangTHU/BiDet@2e89365 faster_rcnn/trainval_net.py). The sampled box deltas are the model's
+    1-based count: ZiweiWangTHU/BiDet@2e89365 faster_rcnn/trainval_net.py). The head prior decodes,
+    clips and suppresses its boxes in the code's +1 pixel convention (`legacy_boxes`, default;
+    false: torchvision's continuous boxes). Where the code's terms are infinite or NaN (an image
+    without boxes in the RPN prior, no (image, class) pair with more kept boxes than its ground
+    truth in the head prior: a division by zero), this task skips the image or gives 0, so one
+    such batch cannot end a run (the code skips an infinite loss's step, not a NaN's). The sampled box deltas are the model's
     `ib_sample_sigma`.
     """
 
@@ -124,6 +170,7 @@ class DetectionTask(BaseTask):
         prior_score_thresh: float = 0.01,
         prior_nms: float = 0.3,
         bidet_from_epoch: int = 0,
+        legacy_boxes: bool = True,
     ) -> None:
         super().__init__(model, optimizer, scheduler, no_decay_1d)
         self.save_hyperparameters(ignore=["model"])
@@ -136,6 +183,7 @@ class DetectionTask(BaseTask):
         self.prior_score_thresh = prior_score_thresh
         self.prior_nms = prior_nms
         self.bidet_from_epoch = bidet_from_epoch
+        self.legacy_boxes = bool(legacy_boxes)
         self._seen: dict[str, Any] = {}
         if any(w > 0 for w in self.bidet_weights.values()):
             self._watch(model)
@@ -181,11 +229,16 @@ class DetectionTask(BaseTask):
             logits, deltas = seen["pred"][-1]
             proposals, sizes = seen["rois"][-1]
             heads = self.model.roi_heads
-            boxes = heads.box_coder.decode(deltas[:, :4].detach(), proposals)[:, 0]
             per_image = [len(p) for p in proposals]
-            boxes = torch.cat([clip_boxes_to_image(b, s) for b, s in zip(boxes.split(per_image), sizes)])
+            if self.legacy_boxes:  # the authors' +1 pixel convention (decode, clip, NMS)
+                boxes = torch.cat([legacy_decode(d, p, heads.box_coder.weights, s) for d, p, s in
+                                   zip(deltas[:, :4].detach().split(per_image), proposals, sizes)])
+            else:
+                boxes = heads.box_coder.decode(deltas[:, :4].detach(), proposals)[:, 0]
+                boxes = torch.cat([clip_boxes_to_image(b, s) for b, s in zip(boxes.split(per_image), sizes)])
             out["loss_head_prior"] = w["head_prior"] * head_prior_loss(
-                logits.softmax(-1), boxes, per_image, targets, self.prior_score_thresh, self.prior_nms)
+                logits.softmax(-1), boxes, per_image, targets, self.prior_score_thresh, self.prior_nms,
+                self.legacy_boxes)
         return out
 
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:

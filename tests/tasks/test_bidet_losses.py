@@ -8,6 +8,7 @@ import math
 import lightning as L
 import pytest
 import torch
+import torchvision
 
 from bnnbench import data, models
 from bnnbench.models.faster_rcnn import sample_deltas
@@ -106,3 +107,27 @@ def test_one_epoch_with_all_additions_on():
         assert math.isfinite(float(metrics[f"train/{name}"])), name
     assert float(metrics["train/loss_rpn_reg"]) > 0 and float(metrics["train/loss_head_reg"]) > 0
     assert 0.0 <= trainer.test(task, datamodule=dm, verbose=False)[0]["test/mAP"] <= 1.0
+
+
+def test_the_head_prior_uses_bidets_plus_one_pixel_boxes_by_default():
+    # ZiweiWangTHU/BiDet@86ea442: boxes cover x2 - x1 + 1 pixels in its NMS and bbox_transform_inv,
+    # and clip to W - 1. A = [0, 0, 3, 3], B = [2, 0, 5, 3]: +1 convention, overlap 2 x 4 = 8 of
+    # union 16 + 16 - 8 = 24, IoU 1/3 > 0.3 (B suppressed); continuous, 1 x 3 = 3 of 15, IoU 0.2 (kept)
+    from bnnbench.tasks.detection import head_prior_loss, legacy_decode, legacy_nms
+
+    boxes = torch.tensor([[0.0, 0, 3, 3], [2.0, 0, 5, 3]])
+    scores = torch.tensor([0.9, 0.8])
+    assert legacy_nms(boxes, scores, 0.3).tolist() == [0]
+    assert torchvision.ops.nms(boxes, scores, 0.3).tolist() == [0, 1]
+    probs = torch.tensor([[0.1, 0.9], [0.2, 0.8]])
+    target = [{"labels": torch.tensor([1]), "boxes": torch.tensor([[0.0, 0, 3, 3]])}]
+    # one box kept for one ground truth: skipped (the code's `score.size(0) <= gt_num`); two kept: the entropy
+    assert float(head_prior_loss(probs, boxes, [2], target, 0.01, 0.3, legacy=True)) == 0.0
+    p = torch.tensor([0.9, 0.8]) / 1.7
+    want = -(p * torch.log(p + 1e-6)).sum()
+    assert float(head_prior_loss(probs, boxes, [2], target, 0.01, 0.3, legacy=False)) == pytest.approx(float(want))
+    # decoding zero deltas: widths 10 x 20 from [0, 0, 9, 19] give [0, 0, 10, 20], clipped to [0, W - 1]
+    decoded = legacy_decode(torch.zeros(1, 4), torch.tensor([[0.0, 0, 9, 19]]), (10.0, 10.0, 5.0, 5.0), (15, 8))
+    assert decoded.tolist() == [[0.0, 0.0, 7.0, 14.0]]
+    assert legacy_decode(torch.zeros(1, 4), torch.tensor([[0.0, 0, 9, 19]]), (10.0, 10.0, 5.0, 5.0),
+                         (40, 40)).tolist() == [[0.0, 0.0, 10.0, 20.0]]
