@@ -106,8 +106,8 @@ def test_the_rpn_conv_starts_as_bidets_normal_0_01_not_the_binarizers_init():
     trunk = [m.weight.detach() for m in det.backbone.modules()
              if type(m).__name__ == "BinaryConv2d" and m.kernel_size == (3, 3)]
     assert trunk and all(float(t.min()) >= 0 and float(t.max()) < 1e-3 for t in trunk)
-    # a learned scale is fitted to the new weights (XNOR-Net++'s alpha = mean|W| at init)
-    scaled = models.build("bidet_r18", binarizer="xnorpp", **TINY)
+    # a learned scale is fitted to the new weights (SiMaN's alpha = mean|W| at init)
+    scaled = models.build("bidet_r18", binarizer="siman", **TINY)
     (conv,) = [m for m in scaled.rpn.head.conv.modules() if isinstance(m, torch.nn.Conv2d)]
     alpha = conv.weight_binarizer.alpha.detach()
     assert torch.allclose(alpha.flatten(), conv.weight.detach().abs().mean(dim=(1, 2, 3)), atol=1e-7)
