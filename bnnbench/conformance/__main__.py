@@ -31,6 +31,9 @@ def run(local: dict[str, str], only: list[str] | None, cache: Path, download: bo
         if pin.repo is None:
             rows.append(Row(name, "-", None, "no public code", pin.what))
             continue
+        if not pin.runnable:
+            rows.append(Row(name, "-", None, "not runnable here", f"{pin.repo}@{pin.commit}: {pin.what}"))
+            continue
         try:
             module = load(pin, locate(pin, local, cache, download))
         except SourceUnavailable as err:

@@ -44,6 +44,7 @@ class Pin:
     root: str = "."
     module: str | None = None
     what: str = ""
+    runnable: bool = True  # false: public code this tool cannot run (another framework)
     stubs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 

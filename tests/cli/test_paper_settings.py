@@ -62,6 +62,7 @@ def test_every_experiment_names_its_paper_setting():
     assert sorted(PAPER) == _experiments()
 
 
+@pytest.mark.slow  # ~25 s; the fast suite composes and builds each table's last row below
 @pytest.mark.parametrize("experiment", sorted(PAPER))
 def test_every_row_composes_and_checks_in_the_paper_setting(experiment):
     """No proxy option leaks into the paper's data set or model (issue: "data set 'ade20k' has no
@@ -87,6 +88,7 @@ def test_every_bidense_row_builds_on_the_full_convnext_upernet(row):
 
 @pytest.mark.parametrize("experiment", sorted(PAPER))
 def test_the_last_row_of_every_table_builds_in_the_paper_setting(experiment):
+    # composes, passes every check (no proxy option on the paper's data set) and builds
     assert _build(experiment, _rows(experiment)[-1]) > 0
 
 

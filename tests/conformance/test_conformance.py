@@ -19,8 +19,15 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def test_every_method_with_public_code_has_golden_tensors():
-    public = sorted(name for name, pin in pins().items() if pin.repo is not None)
-    assert public == sorted(METHODS) == sorted(p.stem for p in GOLDEN.glob("*.pt"))
+    runnable = sorted(name for name, pin in pins().items() if pin.repo is not None and pin.runnable)
+    assert runnable == sorted(METHODS) == sorted(p.stem for p in GOLDEN.glob("*.pt"))
+
+
+def test_methods_without_runnable_code_say_why(capsys):
+    # no repository or none at all and never a download: one row each, with the reason
+    assert main(["--offline", "--only", "insta", "--only", "dorefa", "--only", "xnor", "--only", "bdnet"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("no public code") >= 2 and out.count("not runnable here") == 2
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
