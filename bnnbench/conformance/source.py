@@ -125,8 +125,17 @@ def load(pin: Pin, folder: Path) -> types.ModuleType:
         raise SourceUnavailable(f"{pin.method}: importing {pin.module} from {root} failed: {type(err).__name__}: {err}") from err
     finally:
         sys.path.remove(str(root))
+        # forget the repository's own modules and the stubs (two repositories both have a
+        # `modules` package); libraries they imported (scipy, ...) stay: some load once only
         for name in set(sys.modules) - before:
-            del sys.modules[name]
+            if name in pin.stubs or _inside(sys.modules[name], folder.resolve()):
+                del sys.modules[name]
+
+
+def _inside(module: types.ModuleType, folder: Path) -> bool:
+    """Whether `module` was loaded from a file (or is a namespace package) under `folder`."""
+    paths = [getattr(module, "__file__", None), *list(getattr(module, "__path__", []) or [])]
+    return any(p and Path(p).resolve().is_relative_to(folder) for p in paths)
 
 
 __all__ = ["CACHE", "Pin", "SourceUnavailable", "clone", "load", "locate", "on_cpu", "pins"]

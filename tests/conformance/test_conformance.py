@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from helpers.version import VERSION  # a module the stand-in package does not have (stubbed)
+import thirdparty_lib  # a library outside the repository (as scipy for RBNN and ReSTE)
 
 
 class BinaryActivation(nn.Module):
@@ -87,6 +88,9 @@ def test_the_tool_imports_a_local_folder_on_the_cpu_and_prints_the_table(tmp_pat
     repo = tmp_path / "bireal-checkout" / "pytorch_implementation" / "BiReal18_34"
     repo.mkdir(parents=True)
     (repo / "birealnet.py").write_text(STAND_IN)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "thirdparty_lib.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     stand_in = Pin("bireal", "liuzechun/Bi-Real-net", "27cf653", "pytorch_implementation/BiReal18_34", "birealnet",
                    stubs={"helpers": {}, "helpers.version": {"VERSION": "0"}})
     monkeypatch.setattr("bnnbench.conformance.__main__.pins", lambda: {"bireal": stand_in})
@@ -99,6 +103,8 @@ def test_the_tool_imports_a_local_folder_on_the_cpu_and_prints_the_table(tmp_pat
     assert hasattr(module, "HardBinaryConv")
     modules = __import__("sys").modules
     assert "birealnet" not in modules and "helpers.version" not in modules  # no traces left
+    # a library it imported stays loaded (C extensions such as scipy's load once per process)
+    assert "thirdparty_lib" in modules
 
 
 def test_an_unavailable_repository_is_one_row_and_offline_never_downloads(tmp_path, capsys):
