@@ -44,7 +44,22 @@ def make_case(seed: int = 0) -> Case:
     }
 
 
-def _ours(binarizer: Any, case: Case, setup: Callable[[BinaryConv2d], None] | None = None) -> tuple[BinaryConv2d, Result]:
+def _run(forward: Callable[[Tensor], Tensor], case: Case) -> Result:
+    """y = forward(x) and the input gradient of sum(g * y): the part every side shares."""
+    x = case["x"].clone().requires_grad_(True)
+    y = forward(x)
+    (y * case["g"]).sum().backward()
+    return {"y": y.detach(), "dx": x.grad}
+
+
+def _f64(value: Any) -> Tensor:
+    """A schedule value as a float64 scalar tensor (a compared quantity)."""
+    return torch.tensor(float(value), dtype=torch.float64)
+
+
+def _ours(binarizer: Any, case: Case, setup: Callable[[BinaryConv2d], None] | None = None,
+          alpha: bool = False) -> tuple[BinaryConv2d, Result]:
+    """bnnbench's conv on the case at its schedule point; `alpha`: its learned scale set to the case's gamma."""
     conv = BinaryConv2d(C_IN, C_OUT, K, 1, 1, binarizer=binarizer, bias=False).double()
     with torch.no_grad():
         conv.weight.copy_(case["w"])
@@ -52,24 +67,30 @@ def _ours(binarizer: Any, case: Case, setup: Callable[[BinaryConv2d], None] | No
     for module in conv.modules():
         if module is not conv and hasattr(module, "set_epoch"):
             module.set_epoch(case["epoch"], case["epochs"])
-    if setup is not None:
-        setup(conv)
+    with torch.no_grad():
+        if alpha:
+            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
+        if setup is not None:
+            setup(conv)
     conv.train()
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    (y * case["g"]).sum().backward()
-    return conv, {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad}
+    return conv, {**_run(conv, case), "dw": conv.weight.grad}
 
 
-def _backward(y: Tensor, x: Tensor, case: Case) -> None:
-    (y * case["g"]).sum().backward()
+def _their_conv(mod: ModuleType, case: Case, alpha: bool = False) -> Any:
+    """The authors' `BinarizeConv2d` (ReCU, ReSTE, SiMaN, RBNN) with the case's weight (and alpha)."""
+    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+        if alpha:
+            conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
+    return conv
 
 
 # --- IR-Net ---------------------------------------------------------------------------------
 
 def irnet_ours(case: Case) -> Result:
     conv, out = _ours("irnet", case)
-    return {**out, "t": torch.tensor(conv.binarizer.t, dtype=torch.float64), "k": torch.tensor(conv.binarizer.k, dtype=torch.float64)}
+    return {**out, "t": _f64(conv.binarizer.t), "k": _f64(conv.binarizer.k)}
 
 
 def irnet_theirs(mod: ModuleType, case: Case) -> Result:
@@ -78,11 +99,7 @@ def irnet_theirs(mod: ModuleType, case: Case) -> Result:
         conv.weight.copy_(case["w"])
     t, k = _log_up(case["epoch"], case["epochs"])  # set per epoch by CIFAR-10/ResNet20/1w1a/trainer.py
     conv.k, conv.t = torch.tensor([k], dtype=torch.float64), torch.tensor([t], dtype=torch.float64)
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "t": torch.tensor(t, dtype=torch.float64),
-            "k": torch.tensor(k, dtype=torch.float64)}
+    return {**_run(conv, case), "dw": conv.weight.grad, "t": _f64(t), "k": _f64(k)}
 
 
 def _log_up(epoch: int, epochs: int, t_min: float = 1e-3, t_max: float = 10.0) -> tuple[float, float]:
@@ -96,49 +113,39 @@ def _log_up(epoch: int, epochs: int, t_min: float = 1e-3, t_max: float = 10.0) -
 
 # --- Bi-Real and ReActNet (the same HardBinaryConv; ReActNet adds a learnable bias) ------------
 
+def _hard_binary_conv(mod: ModuleType, case: Case) -> Any:
+    conv = mod.HardBinaryConv(C_IN, C_OUT, K, 1, 1).double()
+    with torch.no_grad():
+        conv.weights.copy_(case["w"].reshape(-1, 1))
+    return conv
+
+
 def bireal_ours(case: Case) -> Result:
     return _ours("bireal", case)[1]
 
 
 def bireal_theirs(mod: ModuleType, case: Case) -> Result:
-    act, conv = mod.BinaryActivation(), mod.HardBinaryConv(C_IN, C_OUT, K, 1, 1).double()
-    with torch.no_grad():
-        conv.weights.copy_(case["w"].reshape(-1, 1))
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(act(x))
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weights.grad.view(C_OUT, C_IN, K, K)}
+    act, conv = mod.BinaryActivation(), _hard_binary_conv(mod, case)
+    return {**_run(lambda x: conv(act(x)), case), "dw": conv.weights.grad.view(C_OUT, C_IN, K, K)}
 
 
 def reactnet_ours(case: Case) -> Result:
-    def setup(conv: BinaryConv2d) -> None:
-        with torch.no_grad():
-            conv.binarizer.beta.copy_(case["beta"])
-
-    conv, out = _ours("reactnet", case, setup)
+    conv, out = _ours("reactnet", case, lambda c: c.binarizer.beta.copy_(case["beta"]))
     return {**out, "dbeta": conv.binarizer.beta.grad}
 
 
 def reactnet_theirs(mod: ModuleType, case: Case) -> Result:
-    move, act = mod.LearnableBias(C_IN).double(), mod.BinaryActivation()
-    conv = mod.HardBinaryConv(C_IN, C_OUT, K, 1, 1).double()
+    move, act, conv = mod.LearnableBias(C_IN).double(), mod.BinaryActivation(), _hard_binary_conv(mod, case)
     with torch.no_grad():
         move.bias.copy_(-case["beta"])  # x + bias = x - beta (RSign's threshold)
-        conv.weights.copy_(case["w"].reshape(-1, 1))
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(act(move(x)))
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weights.grad.view(C_OUT, C_IN, K, K), "dbeta": -move.bias.grad}
+    out = _run(lambda x: conv(act(move(x))), case)
+    return {**out, "dw": conv.weights.grad.view(C_OUT, C_IN, K, K), "dbeta": -move.bias.grad}
 
 
 # --- XNOR-Net++ -----------------------------------------------------------------------------
 
 def xnorpp_ours(case: Case) -> Result:
-    def setup(conv: BinaryConv2d) -> None:
-        with torch.no_grad():
-            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
-
-    conv, out = _ours("xnorpp", case, setup)
+    conv, out = _ours("xnorpp", case, alpha=True)
     return {**out, "dgamma": conv.weight_binarizer.alpha.grad.flatten()}
 
 
@@ -150,10 +157,8 @@ def xnorpp_theirs(mod: ModuleType, case: Case) -> Result:
     with torch.no_grad():
         scale.alpha.copy_(case["gamma"].view(1, C_OUT, 1, 1))
     w = case["w"].clone().requires_grad_(True)
-    x = case["x"].clone().requires_grad_(True)
-    y = scale(F.conv2d(act(x), wbin(w), padding=1), x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": w.grad, "dgamma": scale.alpha.grad.flatten()}
+    out = _run(lambda x: scale(F.conv2d(act(x), wbin(w), padding=1), x), case)
+    return {**out, "dw": w.grad, "dgamma": scale.alpha.grad.flatten()}
 
 
 # --- SiMaN ----------------------------------------------------------------------------------
@@ -163,92 +168,65 @@ def _siman_percent(case: Case) -> float:
 
 
 def siman_ours(case: Case) -> Result:
-    def setup(conv: BinaryConv2d) -> None:
-        with torch.no_grad():
-            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
-
-    conv, out = _ours("siman", case, setup)
+    conv, out = _ours("siman", case, alpha=True)
     wb = conv.weight_binarizer
     return {**out, "dalpha": wb.alpha.grad.flatten(), "w_after": conv.weight.detach().clone(),
-            "code": wb.code.to(torch.float64), "percent": torch.tensor(wb.percent, dtype=torch.float64)}
+            "code": wb.code.to(torch.float64), "percent": _f64(wb.percent)}
 
 
 def siman_theirs(mod: ModuleType, case: Case) -> Result:
-    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
-    with torch.no_grad():
-        conv.weight.copy_(case["w"])
-        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
+    conv = _their_conv(mod, case, alpha=True)
     conv.percent = torch.tensor(_siman_percent(case))
     conv.train()
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
+    return {**_run(conv, case), "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
             "w_after": conv.weight.detach().clone(), "code": conv.B.detach().view(C_OUT, C_IN, K, K).to(torch.float64),
-            "percent": torch.tensor(_siman_percent(case), dtype=torch.float64)}
+            "percent": _f64(_siman_percent(case))}
 
 
 # --- ReCU -----------------------------------------------------------------------------------
 
 def recu_ours(case: Case) -> Result:
-    def setup(conv: BinaryConv2d) -> None:
-        with torch.no_grad():
-            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
-
-    conv, out = _ours("recu", case, setup)
+    conv, out = _ours("recu", case, alpha=True)
     wb = conv.weight_binarizer
-    return {**out, "dalpha": wb.alpha.grad.flatten(), "tau": torch.tensor(wb.tau, dtype=torch.float64)}
+    return {**out, "dalpha": wb.alpha.grad.flatten(), "tau": _f64(wb.tau)}
 
 
 def recu_theirs(mod: ModuleType, case: Case) -> Result:
     from bnnbench.binarizers.recu import recu_tau
 
-    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    conv = _their_conv(mod, case, alpha=True)
     tau = recu_tau(case["epoch"], case["epochs"])  # set per epoch by its main.py (`cpt_tau`)
     with torch.no_grad():
-        conv.weight.copy_(case["w"])
-        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
         conv.tau.fill_(tau)
     conv.train()
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
-            "tau": torch.tensor(tau, dtype=torch.float64)}
+    return {**_run(conv, case), "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(), "tau": _f64(tau)}
 
 
 # --- ReSTE ----------------------------------------------------------------------------------
 
 def reste_ours(case: Case) -> Result:
     conv, out = _ours("reste", case)
-    return {**out, "o": torch.tensor(conv.binarizer.o, dtype=torch.float64)}
+    return {**out, "o": _f64(conv.binarizer.o)}
 
 
 def reste_theirs(mod: ModuleType, case: Case) -> Result:
     from bnnbench.binarizers.reste import reste_o
 
-    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    conv = _their_conv(mod, case)
     o = reste_o(case["epoch"], case["epochs"], 3.0)  # its trainer's cosine o: 1 -> o_end = 3
     conv.o = conv.o_a = torch.tensor(o, dtype=torch.float64)
     conv.t = conv.t_a = torch.tensor(1.5, dtype=torch.float64)
-    with torch.no_grad():
-        conv.weight.copy_(case["w"])
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "o": torch.tensor(o, dtype=torch.float64)}
+    return {**_run(conv, case), "dw": conv.weight.grad, "o": _f64(o)}
 
 
 # --- RBNN -----------------------------------------------------------------------------------
 
 def rbnn_ours(case: Case) -> Result:
-    def setup(conv: BinaryConv2d) -> None:
-        with torch.no_grad():
-            conv.weight_binarizer.alpha.copy_(case["gamma"].view(C_OUT, 1, 1, 1))
-            conv.weight_binarizer.r1.copy_(case["r1"])
-            conv.weight_binarizer.r2.copy_(case["r2"])
+    def rotations(conv: BinaryConv2d) -> None:
+        conv.weight_binarizer.r1.copy_(case["r1"])
+        conv.weight_binarizer.r2.copy_(case["r2"])
 
-    conv, out = _ours("rbnn", case, setup)
+    conv, out = _ours("rbnn", case, rotations, alpha=True)
     wb = conv.weight_binarizer
     return {**out, "dalpha": wb.alpha.grad.flatten(), "dtheta": wb.theta.grad.flatten(),
             "r1": wb.r1.detach().clone(), "r2": wb.r2.detach().clone()}
@@ -257,18 +235,12 @@ def rbnn_ours(case: Case) -> Result:
 def rbnn_theirs(mod: ModuleType, case: Case) -> Result:
     from bnnbench.binarizers.ste import ede_schedule
 
-    conv = mod.BinarizeConv2d(C_IN, C_OUT, K, 1, 1, bias=False).double()
+    conv = _their_conv(mod, case, alpha=True)
     t, k = ede_schedule(case["epoch"], case["epochs"], 1e-2, 10.0)  # its main.py `cpt_tk`, Tmin 1e-2, Tmax 10
     conv.t, conv.k = torch.tensor([t], dtype=torch.float64), torch.tensor([k], dtype=torch.float64)
     conv.epoch = case["epoch"]  # the first batch of the epoch: the rotation is re-fitted
-    with torch.no_grad():
-        conv.weight.copy_(case["w"])
-        conv.alpha.copy_(case["gamma"].view(C_OUT, 1, 1))
-        conv.R1, conv.R2 = case["r1"].clone(), case["r2"].clone()
-    x = case["x"].clone().requires_grad_(True)
-    y = conv(x)
-    _backward(y, x, case)
-    return {"y": y.detach(), "dx": x.grad, "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
+    conv.R1, conv.R2 = case["r1"].clone(), case["r2"].clone()
+    return {**_run(conv, case), "dw": conv.weight.grad, "dalpha": conv.alpha.grad.flatten(),
             "dtheta": conv.rotate.grad.flatten(), "r1": conv.R1.detach().clone(), "r2": conv.R2.detach().clone()}
 
 
