@@ -48,17 +48,25 @@ def test_every_model_is_in_the_matrix():
     assert sorted(SMALL) == models.names()
 
 
+def _build_or_refuse(model: str, block: str, sizes: dict) -> torch.nn.Module | None:
+    """`model` with `block` and ReActNet's binarizer; None after checking that an impossible
+    pair is refused with its reason."""
+    kwargs = dict(sizes, binarizer="reactnet", block=None if block == "auto" else block)
+    if (model, block) in IMPOSSIBLE:
+        with pytest.raises(compat.IncompatibleError, match=IMPOSSIBLE[(model, block)]):
+            models.build(model, **kwargs)
+        return None
+    return models.build(model, **kwargs)
+
+
 @pytest.mark.parametrize("block", BLOCKS)
 @pytest.mark.parametrize("model", models.names())
 def test_every_block_in_every_model(model, block):
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    kwargs = dict(SMALL[model], binarizer="reactnet", block=None if block == "auto" else block)
-    if (model, block) in IMPOSSIBLE:
-        with pytest.raises(compat.IncompatibleError, match=IMPOSSIBLE[(model, block)]):
-            models.build(model, **kwargs)
+    net = _build_or_refuse(model, block, SMALL[model])
+    if net is None:
         return
-    net = models.build(model, **kwargs)
     x = torch.randn(2, 3, 32, 32)
     if models.MODELS.meta(model)["output"] == "detections":
         out = sum(net(list(x), TARGETS).values())
@@ -114,12 +122,10 @@ def _full_forward(model: str, block: str) -> None:
     """Build `model` at full size with `block` and run one forward at a small input (or check the
     refusal of an impossible pair)."""
     torch.manual_seed(0)
-    kwargs = dict(FULL[model], binarizer="reactnet", block=None if block == "auto" else block)
-    if (model, block) in IMPOSSIBLE:
-        with pytest.raises(compat.IncompatibleError, match=IMPOSSIBLE[(model, block)]):
-            models.build(model, **kwargs)
+    net = _build_or_refuse(model, block, FULL[model])
+    if net is None:
         return
-    net = models.build(model, **kwargs).eval()
+    net.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         if models.MODELS.meta(model)["output"] == "detections":
