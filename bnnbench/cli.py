@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ MODES = ("train", "test", "cost")
 naming.register_resolver()
 
 
+@functools.cache
 def config_keys() -> list[str]:
     """The top-level keys a run's config may have: config.yaml's own keys and its config groups."""
     from omegaconf import OmegaConf
@@ -319,7 +321,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     cost_row.update(_per_output(cfg, task, cost))
 
     if ckpt is not None and mode == "train":
-        check_continuation(ckpt, cfg, len(dm.train_dataloader()))  # reads it weights-only
+        check_continuation(ckpt, cfg, len(dm.train_dataloader()), ckpt_state)
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
     # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch

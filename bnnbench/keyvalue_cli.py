@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bnnbench.errors import DEBUG_FLAG, debugging, print_error
+from bnnbench.errors import guarded
 
 
 class UsageError(ValueError):
@@ -31,20 +31,18 @@ def parse_key_values(argv: Sequence[str], keys: Sequence[str], required: Sequenc
 
 def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any]) -> int:
     """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or any other error (one
-    line on stderr, `bnnbench.errors`); `--debug` (or BNNBENCH_DEBUG=1) re-raises with the traceback."""
+    line on stderr, `bnnbench.errors.guarded`); `--debug` (or BNNBENCH_DEBUG=1) re-raises with the traceback."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
         print(usage)
         return 0
-    debug = debugging(argv)
-    try:
-        action([a for a in argv if a != DEBUG_FLAG])
-    except UsageError as err:
-        print(f"error: {err}\n{usage}", file=sys.stderr)
-        return 2
-    except Exception as err:
-        if debug:
-            raise
-        print_error(err)
-        return 2
-    return 0
+
+    def main(args: list[str]) -> int:
+        try:
+            action(args)
+        except UsageError as err:  # a usage error also shows the usage
+            print(f"error: {err}\n{usage}", file=sys.stderr)
+            return 2
+        return 0
+
+    return guarded(main, argv)

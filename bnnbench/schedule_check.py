@@ -17,9 +17,10 @@ from bnnbench.checkpoint import load_checkpoint
 LENGTH_KEYS = ("total_steps", "total_iters", "T_max")
 
 
-def schedule_length(ckpt: str | Path) -> tuple[int | None, int]:
-    """(steps the checkpoint's LR schedule spans or None without one, epochs it had finished)."""
-    state = load_checkpoint(ckpt, "ckpt_path")
+def schedule_length(ckpt: str | Path, state: Any = None) -> tuple[int | None, int]:
+    """(steps the checkpoint's LR schedule spans or None without one, epochs it had finished);
+    `state`: the checkpoint already read (weights-only), so the file is not read twice."""
+    state = load_checkpoint(ckpt, "ckpt_path") if state is None else state
     epochs = int(state.get("epoch", 0)) + 1
     for sched in state.get("lr_schedulers") or []:
         for key in LENGTH_KEYS:
@@ -37,9 +38,9 @@ def steps_per_epoch(batches: int, limit: Any) -> int:
     return min(batches, int(limit))
 
 
-def check_continuation(ckpt: str | Path, cfg: Any, batches: int) -> None:
+def check_continuation(ckpt: str | Path, cfg: Any, batches: int, state: Any = None) -> None:
     """Raise ValueError naming both lengths when the checkpoint's schedule does not fit this run."""
-    saved, done = schedule_length(ckpt)
+    saved, done = schedule_length(ckpt, state)
     if saved is None:
         return
     trainer = cfg.trainer

@@ -78,6 +78,7 @@ class SiMaNWeight(LearnedScaleWeight):
             raise ValueError(f"siman clip_percent must lie in [0, 50), got {clip_percent}")
         self.clip_percent = float(clip_percent)
         self.percent = self.clip_percent  # epoch 0
+        self._clipped: tuple[int, int] | None = None  # (weight, version) last clipped
 
     def extra_repr(self) -> str:
         return f"clip_percent={self.clip_percent:g}, percent={self.percent:.3g}"
@@ -108,7 +109,7 @@ class SiMaNWeight(LearnedScaleWeight):
         # once per change of the weights (an optimizer step): a conv called twice in one forward
         # must not rewrite weights the first call's graph saved (the code's second call would
         # change nothing but rounding)
-        if self.training and getattr(self, "_clipped", None) != (id(w), w._version):
+        if self.training and self._clipped != (id(w), w._version):
             self.clip_(w)
             self._clipped = (id(w), w._version)
         return _SiMaNWeight.apply(w, self.alpha, self.code, self.training)

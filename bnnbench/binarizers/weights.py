@@ -135,7 +135,8 @@ class LearnedScaleWeight(WeightBinarizer):
 
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
-        """Bits `sign_source(W)` >= 0, scale alpha (an unbound binarizer answers for a bound copy)."""
+        """Bits `sign_source(W)` >= 0, scale `scale(W)` (alpha, or alpha times an analytic factor);
+        an unbound binarizer answers for a bound copy."""
         from bnnbench.export.codes import WeightCode
 
         bound = self
@@ -143,7 +144,8 @@ class LearnedScaleWeight(WeightBinarizer):
             bound = copy.deepcopy(self)
             bound.bind(w)
         bound = bound.eval() if bound is not self else bound
-        return WeightCode(bound.sign_source(w.detach().float()), bound.alpha.detach().float().reshape(-1))
+        w = w.detach().float()
+        return WeightCode(bound.sign_source(w), bound.scale(w).float().reshape(-1))
 
 
 @WEIGHT_BINARIZERS.register("identity")

@@ -3,7 +3,6 @@ times XNOR's analytic weight scale as the first author's library does it."""
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,7 +14,7 @@ from bnnbench.binarizers.ste import clip_ste
 from bnnbench.binarizers.weights import _FAN_IN, WEIGHT_BINARIZERS, LearnedScaleWeight
 
 if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode, WeightCode
+    from bnnbench.export.codes import ActivationCode
 
 
 
@@ -95,18 +94,6 @@ class XNORPPWeight(LearnedScaleWeight):
 
     def forward(self, w: Tensor) -> Tensor:
         return _GammaSign.apply(w, self.alpha, self.center, self.analytic)
-
-    @torch.no_grad()
-    def export_code(self, w: Tensor) -> WeightCode:
-        """Bits W_c >= 0, scale Gamma a (a from the centred weights)."""
-        from bnnbench.export.codes import WeightCode
-
-        bound = self
-        if not hasattr(self, "alpha"):  # an unbound binarizer answers for a bound copy
-            bound = copy.deepcopy(self)
-            bound.bind(w)
-        w = w.detach().float()
-        return WeightCode(bound.sign_source(w), bound.scale(w).float().reshape(-1))
 
 
 @BINARIZERS.register("xnorpp")
