@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from bnnbench.conformance.compare import Row, compare, write_golden
-from bnnbench.conformance.methods import METHODS, make_case
+from bnnbench.conformance.methods import METHODS
 from bnnbench.conformance.source import CACHE, SourceUnavailable, load, locate, on_cpu, pins
 
 
@@ -32,14 +32,15 @@ def run(local: dict[str, str], only: list[str] | None, cache: Path, download: bo
             rows.append(Row(name, "-", None, "no public code", pin.what))
             continue
         if not pin.runnable:
-            rows.append(Row(name, "-", None, "not runnable here", f"{pin.repo}@{pin.commit}: {pin.what}"))
+            where = f"{pin.repo}@{pin.commit}" if pin.commit else pin.repo
+            rows.append(Row(name, "-", None, "not runnable here", f"{where}: {pin.what}"))
             continue
         try:
             module = load(pin, locate(pin, local, cache, download))
         except SourceUnavailable as err:
             rows.append(Row(name, "-", None, "unavailable", str(err)))
             continue
-        case = make_case()
+        case = METHODS[name].case()
         with on_cpu():
             theirs = METHODS[name].theirs(module, case)
         rows += compare(name, METHODS[name].ours(case), theirs)

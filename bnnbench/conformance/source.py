@@ -116,8 +116,7 @@ def load(pin: Pin, folder: Path) -> types.ModuleType:
         for name, attrs in pin.stubs.items():
             stub = types.ModuleType(name)
             # a mapping value stands for an object read by attribute (an argparse Namespace)
-            stub.__dict__.update({k: types.SimpleNamespace(**v) if isinstance(v, Mapping) else v
-                                  for k, v in (attrs or {}).items()})
+            stub.__dict__.update({k: _stand_in(v) for k, v in (attrs or {}).items()})
             sys.modules[name] = stub
         with on_cpu():
             return importlib.import_module(pin.module)
@@ -130,6 +129,24 @@ def load(pin: Pin, folder: Path) -> types.ModuleType:
         for name in set(sys.modules) - before:
             if name in pin.stubs or _inside(sys.modules[name], folder.resolve()):
                 del sys.modules[name]
+
+
+class _Registry:
+    """Stands in for a registry the authors' module registers its classes in (BasicSR's
+    `ARCH_REGISTRY`): `register()` gives back what it decorates."""
+
+    def register(self, obj: Any = None) -> Any:
+        return obj if obj is not None else (lambda o: o)
+
+
+def _stand_in(value: Any) -> Any:
+    """A stub attribute from its pins.yaml value: a mapping is an object read by attribute (an
+    argparse Namespace), "<registry>" a registry whose decorator is the identity, else the value."""
+    if isinstance(value, Mapping):
+        return types.SimpleNamespace(**value)
+    if value == "<registry>":
+        return _Registry()
+    return value
 
 
 def _inside(module: types.ModuleType, folder: Path) -> bool:

@@ -25,9 +25,11 @@ def test_every_method_with_public_code_has_golden_tensors():
 
 def test_methods_without_runnable_code_say_why(capsys):
     # no repository or none at all and never a download: one row each, with the reason
-    assert main(["--offline", "--only", "insta", "--only", "dorefa", "--only", "xnor", "--only", "bdnet"]) == 0
+    only = [arg for name in ("insta", "dorefa", "xnor", "bdnet", "esbnn") for arg in ("--only", name)]
+    assert main(["--offline", *only]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert out.count("no public code") >= 2 and out.count("not runnable here") == 2
+    assert out.count("no public code") >= 1 and out.count("not runnable here") == 4
+    assert "kacel33/BD-Net:" in out and "@None" not in out  # a repository without a pinned commit
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -36,8 +38,11 @@ def test_bnnbench_matches_the_authors_golden_tensors(method):
     # (IR-Net htqin/IR-Net@831282f, Bi-Real liuzechun/Bi-Real-net@27cf653, ReActNet
     # liuzechun/ReActNet@f89e570, XNOR-Net++ 1adrianb/binary-networks-pytorch@176424f,
     # SiMaN lmbxmu/SiMaN@68664c0), float64, within 1e-10 of each quantity's scale
-    # (RBNN lmbxmu/RBNN@6c96079, ReCU z-hXu/ReCU@0f1f931, ReSTE DravenALG/ReSTE@42904d1); a
-    # documented deviation is bounded by the difference its note explains
+    # (RBNN lmbxmu/RBNN@6c96079, ReCU z-hXu/ReCU@0f1f931, ReSTE DravenALG/ReSTE@42904d1, AdaBin
+    # huawei-noah/Efficient-Computing@225ddd2, BiDet ZiweiWangTHU/BiDet@fc54511); whole units for
+    # BiDense (frickyinn/BiDense@e593da1: DAB Eqs. 4-10 + conv + BN + CFB), BiSRNet
+    # (caiyuanhao1998/BiSCI@c633d95) and BI-DiffSR (zhengchen1999/BI-DiffSR@b95eb3a: BIConv at a
+    # timestep group); a documented deviation is bounded by the difference its note explains
     rows = cmp.check_golden(GOLDEN / f"{method}.pt")
     assert {"y", "dx", "dw"} <= {r.quantity for r in rows}
     ok = {"MATCH", "documented deviation"}
