@@ -44,6 +44,7 @@ from bnnbench.errors import DEBUG_FLAG, DEBUG_HINT, debugging, layout_of, one_li
 from bnnbench.folder_lock import FolderLock
 from bnnbench.loggers import build_logger, finish_logger
 from bnnbench.registry import TASKS
+from bnnbench.robustness import print_grid, run_grid, test_metric
 from bnnbench.schedule_check import check_continuation
 from bnnbench.summary import console, human, print_cost, print_summary
 
@@ -297,6 +298,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     # an unsafe or unreadable checkpoint is refused in one line before any work
     what = "ckpt_path" if cfg.get("ckpt_path") else "resume=true's last checkpoint"
     ckpt_state = load_checkpoint(ckpt, what) if ckpt is not None else None
+    grid = job.corruption_grid(cfg)  # the robustness cells (none: the clean test only)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = job.build_datamodule(cfg)
     dm.prepare_data()
@@ -346,15 +348,19 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     )
     if logger is not None:
         logger.log_hyperparams(cost_row)
+    # checkpoints are read weights-only (bnnbench.checkpoint): a shared file cannot run code
+    safe = not unsafe_load_allowed()
+
+    def test() -> list[dict[str, Any]]:
+        """Test the run's weights: mode=train's best checkpoint (once trained), mode=test's ckpt_path."""
+        weights = ("best" if best.best_model_path else None) if mode == "train" else ckpt
+        return trainer.test(task, datamodule=dm, ckpt_path=weights, verbose=False, weights_only=safe)
+
     try:
         if mode == "train":
-            # checkpoints are read weights-only (bnnbench.checkpoint): a shared file cannot run code
-            safe = not unsafe_load_allowed()
             trainer.fit(task, datamodule=dm, ckpt_path=ckpt, weights_only=safe)
-            tested = trainer.test(task, datamodule=dm, ckpt_path="best" if best.best_model_path else None,
-                                  verbose=False, weights_only=safe)
-        else:
-            tested = trainer.test(task, datamodule=dm, ckpt_path=ckpt, verbose=False, weights_only=not unsafe_load_allowed())
+        tested = test()
+        robust = run_grid(test, dm, grid, test_metric(cfg.task.monitor), cfg.task.mode == "max") if grid else {}
     except Exception as err:
         # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
         # run's files in place so that resume=true continues it
@@ -369,6 +375,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         **_identity(cfg, out),
         "mode": mode,
         **metrics,
+        **robust,
         **cost_row,
         "wall_time_s": wall,
         "torch_threads": threads,
@@ -380,6 +387,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     if trainer.global_rank != 0:  # the metrics are every rank's (synchronised); rank 0 reports them
         return result
     (out / "summary.json").write_text(json.dumps(result, indent=2))
+    if robust:
+        print_grid(robust, metrics.get(test_metric(cfg.task.monitor)))
     print_summary(
         f"summary: {_label(cfg)}" + (f" (test of {ckpt})" if mode == "test" else ""),
         metrics,

@@ -22,6 +22,8 @@ from bnnbench.registry import BLOCKS, DATASETS, MODELS, TASKS, Registry, check_k
 AUTO = "auto"  # block=auto: the model's own block
 # keys of a task config that are not constructor options (read by the trainer set-up)
 TASK_RUN_KEYS = ("monitor", "mode")
+# data keys of the run, not of the data module: the test split's corruption grid (robustness)
+DATA_RUN_KEYS = ("corruption", "severity")
 
 
 def plain(cfg: Any) -> dict[str, Any]:
@@ -63,6 +65,21 @@ def _component(cfg: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]
     return parse_component(plain(cfg[group]), group)
 
 
+def _data(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The data set's name and its module's options (the run's own data keys left out)."""
+    name, options = _component(cfg, "data")
+    return name, {k: v for k, v in options.items() if k not in DATA_RUN_KEYS}
+
+
+def corruption_grid(cfg: Mapping[str, Any]) -> list[Any]:
+    """The robustness grid of `data.corruption` x `data.severity` (empty: the clean test only),
+    its draws seeded by the data's seed (the same corrupted images for every training seed)."""
+    from bnnbench.data.corruption import grid
+
+    data = plain(cfg["data"])
+    return grid(data.get("corruption"), data.get("severity"), int(data.get("seed") or 0))
+
+
 def _block(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
     name, options = _component(cfg, "block")
     return None if name == AUTO else {"name": name, **options}
@@ -98,7 +115,8 @@ def check(cfg: Mapping[str, Any]) -> None:
         )
 
     task, task_opts = _component(cfg, "task")
-    data, data_opts = _component(cfg, "data")
+    data, data_opts = _data(cfg)
+    corruption_grid(cfg)  # a bad corruption or severity is named before any work
     model, model_opts = _component(cfg, "model")
     TASKS.check(task)
     DATASETS.check(data)
@@ -125,7 +143,7 @@ def build_datamodule(cfg: Mapping[str, Any]) -> Any:
     """The data module of `cfg.data`: its samples and splits follow `data.seed` (the code's
     default unless set), its training order the run's `seed`, so a mean over seeds measures
     training noise on fixed data."""
-    name, options = _component(cfg, "data")
+    name, options = _data(cfg)
     dm = DATASETS.build(name, **options)
     dm.shuffle_seed = int(cfg.get("seed", 0))
     return dm
@@ -149,7 +167,7 @@ def _describe_data(cfg: Mapping[str, Any]) -> Any:
     try:
         return build_datamodule(cfg).info
     except FileNotFoundError:
-        name, options = _component(cfg, "data")
+        name, options = _data(cfg)
         cls = DATASETS.get(name)
         size = options.get("image_size") or (224, 224)
         kind = getattr(cls, "task", "")
@@ -202,4 +220,4 @@ def build_job(cfg: Mapping[str, Any]) -> Job:
     return Job(dm, model, task, names)
 
 
-__all__ = ["AUTO", "Job", "build_datamodule", "describe_data", "build_job", "build_model", "build_task", "check", "check_options", "plain"]
+__all__ = ["AUTO", "DATA_RUN_KEYS", "Job", "corruption_grid", "build_datamodule", "describe_data", "build_job", "build_model", "build_task", "check", "check_options", "plain"]

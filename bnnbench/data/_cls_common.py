@@ -52,6 +52,10 @@ class ClsDataModule(BaseDataModule):
         self.augment = augment
         self.class_names: list[str] | None = None
 
+    def pixel_stats(self) -> Stats:
+        """The normalisation of the images (identity when `normalize=False`)."""
+        return self.stats if self.normalize else ((0.0,) * 3, (1.0,) * 3)
+
     def finish(self, stats: Stats | None = None) -> list[v2.Transform]:
         """The float conversion and, if enabled, normalization that end every transform."""
         mean, std = stats or self.stats

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from bnnbench.data.corruption import CorruptedSet, Corruption, Stats
 from bnnbench.data.info import DataInfo
 from bnnbench.data.sampler import EpochSeededRandomSampler
 
@@ -53,6 +54,13 @@ class BaseDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        # set by the run for one cell of a robustness grid: the test split's input images corrupted
+        self.corruption: Corruption | None = None
+
+    def pixel_stats(self) -> Stats:
+        """(mean, std) such that a test input image is (pixels / 255 - mean) / std, per channel
+        or one for all; (0, 1): images in [0, 1] (detection, super-resolution)."""
+        return (0.0,), (1.0,)
 
     @property
     def info(self) -> DataInfo:
@@ -90,7 +98,10 @@ class BaseDataModule(L.LightningDataModule):
         return self._loader(self.val_set, train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set or self.val_set, train=False)
+        test = self.test_set or self.val_set
+        if self.corruption is not None and test is not None:
+            test = CorruptedSet(test, self.corruption, self.pixel_stats())
+        return self._loader(test, train=False)
 
 
 def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -12,6 +12,8 @@ from torchvision.transforms.v2 import functional as F
 from bnnbench.data.base import BaseDataModule, require_dir, require_file
 from bnnbench.data.file_dataset import Pair, PairedFileDataset, check_pairs
 from bnnbench.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     as_depth_batch_item,
     depth_train_transform,
     kb_crop,
@@ -76,6 +78,10 @@ class DepthFileDataModule(BaseDataModule):
     depth_scale = 1.0
     default_train_file = ""
     default_test_file = ""
+
+    def pixel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The files' images are normalised with ImageNet's mean and std."""
+        return IMAGENET_MEAN, IMAGENET_STD
 
     def __init__(
         self,

@@ -75,6 +75,10 @@ class GeneratedDataModule(BaseDataModule):
     val_size: int
     renderer: Callable[[np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
 
+    def pixel_stats(self) -> tuple[tuple[float], tuple[float]]:
+        """Generated images are (pixels - GEN_MEAN) / GEN_STD, pixels in [0, 1]."""
+        return (GEN_MEAN,), (GEN_STD,)
+
     def setup(self, stage: str | None = None) -> None:
         """Create the lazily rendered splits (cheap: nothing is drawn until accessed)."""
         if self.train_set is None:

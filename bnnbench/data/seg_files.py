@@ -13,6 +13,8 @@ from torchvision import tv_tensors
 from bnnbench.data.base import BaseDataModule, holdout, require_dir
 from bnnbench.data.file_dataset import Pair, PairedFileDataset
 from bnnbench.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     as_seg_batch_item,
     read_image,
     read_label,
@@ -52,6 +54,10 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
     name = ""
     layout = ""
     reduce_zero_label = False
+
+    def pixel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The files' images are normalised with ImageNet's mean and std."""
+        return IMAGENET_MEAN, IMAGENET_STD
 
     def __init__(
         self,
