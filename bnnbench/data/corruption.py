@@ -76,7 +76,7 @@ class Corruption:
         pixels = ((image.float() * std + mean).clamp(0, 1) * 255).round().to(torch.uint8)
         rgb = pixels.expand(3, h, w) if c == 1 else pixels
         out = self.pixels(np.ascontiguousarray(rgb.permute(1, 2, 0).numpy()), index)
-        back = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float() / 255
+        back = torch.from_numpy(np.array(out, dtype=np.uint8)).permute(2, 0, 1).float() / 255
         if c == 1:  # a grey image stays grey (the package works on RGB)
             back = back.mean(0, keepdim=True)
         return ((back - mean) / std).to(image.dtype)
