@@ -152,7 +152,8 @@ def table(rows: list[dict[str, Any]], title: str) -> Table:
     axes = varying(rows)
     metrics: list[str] = []
     for r in rows:
-        metrics += [k for k in r if k.startswith("test/") and k not in metrics]
+        # the test metrics and, for jobs tested under corruptions, their mean over the grid
+        metrics += [k for k in r if (k.startswith("test/") or k == "robust/mean") and k not in metrics]
     t = Table(title=title)
     for col in [*COMPONENTS, *axes, "seed", *metrics, "Params", "OPs", "time (s)", "status"]:
         t.add_column(col, overflow="fold")

@@ -10,8 +10,22 @@ from typing import Any
 
 import yaml
 
+from bnnbench.metrics.robustness import cells, mce
 from bnnbench.report.paper_tables import PaperTable, Row
 from bnnbench.sweep import COMPONENTS, collect
+
+
+@dataclass
+class Robustness:
+    """A row under corruptions: the task's metric per (corruption, severity) and clean, as means
+    over its seeds; the grid's mean (with its std over seeds) and mCE against the reference row."""
+
+    metric: str
+    higher_is_better: bool
+    clean: float
+    cells: dict[tuple[str, int], float]
+    mean: tuple[float, float]
+    mce: float | None = None  # % of the table's reference row (None: no reference)
 
 
 @dataclass
@@ -27,6 +41,7 @@ class ReportRow:
     cost: dict[str, float] = field(default_factory=dict)  # Params / OPs, ours (counts)
     paper: dict[str, float | None] = field(default_factory=dict)  # column or Params / OPs -> paper's number
     failed: int = 0
+    robust: Robustness | None = None  # the row's jobs tested under corruptions (mode=test data.corruption=...)
 
     def diff(self, column: str) -> float | None:
         """ours - paper in the paper's unit (None when either is missing)."""
@@ -90,7 +105,33 @@ def _summarise(label: str, jobs: list[dict[str, Any]], table: PaperTable, paper:
         values = [float(j[key]) for j in ok if isinstance(j.get(key), (int, float))]
         if values:
             row.cost[name] = statistics.fmean(values)
+    row.robust = _robustness(ok)
     return row
+
+
+def _robustness(jobs: list[dict[str, Any]]) -> Robustness | None:
+    """The jobs' robustness grids averaged over seeds (cells every job has), or None."""
+    tested = [j for j in jobs if isinstance(j.get("robust/mean"), (int, float)) and j.get("robust/metric")]
+    if not tested:
+        return None
+    metric = str(tested[0]["robust/metric"])
+    grids = [cells(j) for j in tested if j["robust/metric"] == metric]
+    shared = set.intersection(*(set(g) for g in grids))
+    clean = [float(j[metric]) for j in tested if isinstance(j.get(metric), (int, float))]
+    return Robustness(metric=metric, higher_is_better=bool(tested[0].get("robust/higher_is_better", True)),
+                      clean=statistics.fmean(clean) if clean else math.nan,
+                      cells={k: statistics.fmean(g[k] for g in grids) for k in sorted(shared)},
+                      mean=mean_std([float(j["robust/mean"]) for j in tested]))
+
+
+def relate_robustness(rows: list[ReportRow], reference: str | None) -> None:
+    """Each row's mCE against the row labelled `reference` (the table's `robustness_reference`)."""
+    ref = next((r.robust for r in rows if r.label == reference and r.robust is not None), None)
+    if ref is None:
+        return
+    for r in rows:
+        if r.robust is not None and r.robust.metric == ref.metric:
+            r.robust.mce = mce(r.robust.cells, ref.cells, ref.metric, ref.higher_is_better)
 
 
 def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None) -> tuple[list[ReportRow], str]:
@@ -112,4 +153,5 @@ def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None
             extra = _summarise(j["job"], [j], table, {})
             extra.status = "extra" if j["status"] == "ok" else "failed"
             rows.append(extra)
+    relate_robustness(rows, table.robustness_reference)
     return rows, dataset

@@ -82,8 +82,8 @@ def upload_report(logger: dict, group: str, table, rows, dataset: str, images, s
     """Send the report to W&B (see `wandb_upload.upload`)."""
     from bnnbench.report.wandb_upload import upload
 
-    return upload({**logger, "name": "wandb"}, group, f"{table.paper}, {table.source}", header(table, dataset),
-                  [cells(table, r) for r in rows], images, sweep_dir)
+    return upload({**logger, "name": "wandb"}, group, f"{table.paper}, {table.source}", header(table, dataset, rows=rows),
+                  [cells(table, r, rows=rows) for r in rows], images, sweep_dir)
 
 
 if __name__ == "__main__":

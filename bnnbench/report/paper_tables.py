@@ -51,6 +51,7 @@ class PaperTable:
     rows: tuple[Row, ...]
     cost_units: dict[str, str] = field(default_factory=dict)  # e.g. {"Params": "K", "OPs": "G"}
     note: str = ""
+    robustness_reference: str | None = None  # the row mCE under corruptions is relative to (e.g. the 32-bit row)
 
     def column(self, name: str) -> Column:
         """The column called `name`."""
@@ -93,7 +94,11 @@ def load_table(name: str) -> PaperTable:
         experiment=raw["experiment"], datasets=datasets, columns=columns,
         rows=_rows(raw["rows"], datasets, name), cost_units=dict(raw.get("cost_units") or {}),
         note=str(raw.get("note", "")).strip(),
+        robustness_reference=raw.get("robustness_reference"),
     )
+    if table.robustness_reference is not None and table.robustness_reference not in {r.label for r in table.rows}:
+        raise ValueError(f"table {name}: robustness_reference {table.robustness_reference!r} is not a row: "
+                         f"valid choices are {', '.join(r.label for r in table.rows)}")
     known = {c.name for c in columns} | set(COST_COLUMNS)
     for row in table.rows:
         for values in row.paper.values():

@@ -68,10 +68,40 @@ def metric_per_row(table: PaperTable, rows: list[ReportRow], dataset: str, colum
     return path
 
 
+def metric_vs_severity(table: PaperTable, rows: list[ReportRow], path: Path) -> Path:
+    """The metric against the corruption severity, one line per row tested under corruptions:
+    severity 0 is the clean test, each other point the mean over the grid's corruptions."""
+    from bnnbench.metrics.robustness import by_severity
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    metric = ""
+    for r in rows:
+        if r.robust is None:
+            continue
+        metric = r.robust.metric
+        levels = by_severity(r.robust.cells)
+        xs, ys = [0, *levels], [r.robust.clean, *levels.values()]
+        ax.plot(xs, ys, marker="o", label=r.label)
+    ax.set_xlabel("severity (0: clean; else the mean over corruptions)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} under corruption")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{table.paper}, {table.source}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_all(table: PaperTable, rows: list[ReportRow], dataset: str, out_dir: Path) -> list[Path]:
-    """Both figures for the table's first metric column, written under `out_dir`."""
+    """Both figures for the table's first metric column (and the metric against severity when
+    the jobs were tested under corruptions), written under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     column = table.columns[0].name
     safe = "".join(ch if ch.isalnum() else "_" for ch in column)
-    return [metric_vs_ops(table, rows, dataset, column, out_dir / f"{table.name}_{safe}_vs_ops.png"),
-            metric_per_row(table, rows, dataset, column, out_dir / f"{table.name}_{safe}_per_row.png")]
+    figures = [metric_vs_ops(table, rows, dataset, column, out_dir / f"{table.name}_{safe}_vs_ops.png"),
+               metric_per_row(table, rows, dataset, column, out_dir / f"{table.name}_{safe}_per_row.png")]
+    if any(r.robust is not None for r in rows):
+        figures.append(metric_vs_severity(table, rows, out_dir / f"{table.name}_vs_severity.png"))
+    return figures

@@ -33,9 +33,23 @@ def _paper_cost(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
-def header(table: PaperTable, dataset: str, latency: bool = False) -> list[str]:
+def _robust_column(table: PaperTable, rows: list[ReportRow]) -> tuple[str, float, int] | None:
+    """(title, scale, digits) of the robustness column: the corrupted metric in the unit of the
+    table's column that reports it clean; None when no row was tested under corruptions."""
+    tested = [r.robust for r in rows if r.robust is not None]
+    if not tested:
+        return None
+    metric = tested[0].metric
+    for c in table.columns:
+        if c.ours == metric:
+            return f"{c.name} corrupted (mean)", c.scale, _digits(table, c.name)
+    return f"{metric.split('/')[-1]} corrupted (mean)", 1.0, 4
+
+
+def header(table: PaperTable, dataset: str, latency: bool = False, rows: list[ReportRow] | None = None) -> list[str]:
     """Column titles: per metric ours / paper / diff, then ours' and the paper's cost (and the
-    measured packed latency at batch 1 with its speedup over the float model), seeds, status."""
+    measured packed latency at batch 1 with its speedup over the float model; the metric under
+    corruption and mCE when the jobs were tested under corruptions), seeds, status."""
     cols = ["Method", "seeds"]
     for c in table.columns:
         cols += [f"{c.name} (ours)", f"{c.name} ({dataset})", f"{c.name} diff"]
@@ -44,11 +58,14 @@ def header(table: PaperTable, dataset: str, latency: bool = False) -> list[str]:
              "OPs (ours)", "OPs (paper)"]
     if latency:
         cols += ["packed ms (b1)", "x float"]
+    robust = _robust_column(table, rows or [])
+    if robust is not None:
+        cols += [robust[0]] + ([f"mCE vs {table.robustness_reference} (%)"] if table.robustness_reference else [])
     return cols + ["status"]
 
 
-def cells(table: PaperTable, row: ReportRow, latency: bool = False) -> list[str]:
-    """One row's cells, in `header`'s order."""
+def cells(table: PaperTable, row: ReportRow, latency: bool = False, rows: list[ReportRow] | None = None) -> list[str]:
+    """One row's cells, in `header`'s order (`rows`: the whole table, which decides its columns)."""
     out = [row.label, str(len(row.seeds))]
     for c in table.columns:
         d = _digits(table, c.name)
@@ -64,6 +81,16 @@ def cells(table: PaperTable, row: ReportRow, latency: bool = False) -> list[str]
     if latency:
         out += [f"{row.cost['Latency']:.3f}" if "Latency" in row.cost else "-",
                 f"{row.cost['Speedup']:.2f}x" if "Speedup" in row.cost else "-"]
+    robust = _robust_column(table, rows or [])
+    if robust is not None:
+        _, scale, d = robust
+        if row.robust is None:
+            out.append("-")
+        else:
+            mean, std = row.robust.mean
+            out.append(_num(mean * scale, d) + ("" if math.isnan(std) else f" ± {_num(std * scale, d)}"))
+        if table.robustness_reference:
+            out.append(_num(None if row.robust is None else row.robust.mce, 1))
     return out + [row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]
 
 
@@ -72,7 +99,7 @@ def render(table: PaperTable, rows: list[ReportRow], dataset: str, fmt: str = "m
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: valid choices are {', '.join(FORMATS)}")
     latency = any("Latency" in r.cost for r in rows)
-    head, body = header(table, dataset, latency), [cells(table, r, latency) for r in rows]
+    head, body = header(table, dataset, latency, rows), [cells(table, r, latency, rows) for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

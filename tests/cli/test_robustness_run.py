@@ -39,3 +39,31 @@ def test_a_bad_corruption_is_named_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="data.corruption='blurr' is not a corruption: valid choices are all"):
         run(make_cfg(*FAST, "data.corruption=blurr", tiny=False), output_dir=tmp_path)
     assert not (tmp_path / "checkpoints").exists()
+
+
+# each task on its default data (test tiles of at least 32 px, as the corruptions need), one
+# epoch of a few batches; the test reads one batch per cell
+EVERY_TASK = {
+    "cls": ["task=cls", "model=resnet20"],
+    "seg": ["task=seg", "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=16",
+            "model.head_channels=16", "data.train_size=16", "data.val_size=8", "data.test_size=8"],
+    "depth": ["task=depth", "data.train_size=16", "data.val_size=8"],
+    "det": ["task=det", "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
+            "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4"],
+    "sr": ["task=sr", "model.channels=8", "model.channel_mults=[1,2]", "model.res_blocks=1", "model.norm_groups=4",
+           "data.train_size=8", "data.val_size=1", "data.test_size=2", "task.sample_steps=2"],
+}
+SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.threads=1",
+         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(EVERY_TASK))
+def test_every_task_tests_a_checkpoint_on_the_whole_grid(task, tmp_path, capsys):
+    trained = run(make_cfg(*EVERY_TASK[task], *SHORT, tiny=False), output_dir=tmp_path / "train")
+    tested = run(make_cfg(*EVERY_TASK[task], *SHORT, "mode=test", f"ckpt_path={trained['best_checkpoint']}",
+                          "data.corruption=all", tiny=False), output_dir=tmp_path / "grid")
+    cells = [k for k in tested if k.startswith("robust/") and k.count("/") == 2]
+    assert len(cells) == 75  # ImageNet-C: 15 corruptions x 5 severities
+    out = capsys.readouterr().out
+    assert "robustness 75/75: jpeg_compression/5" in out and "under corruption" in out

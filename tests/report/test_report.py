@@ -228,3 +228,36 @@ def test_a_paper_row_we_do_not_build_shows_as_not_built(tmp_path):
     assert dataset == "imagenet" and status["BNN"] == "ok" and status["ReActNet"] == "missing"
     assert status["MoBiNet (K=4)"] == status["Real-to-Binary"] == "not built"
     assert rows[0].diff("BOPs (1e9)") == pytest.approx(1.676 - 1.70)
+
+
+def _robust_summary(clean: float, grid: dict[str, float], seed: int) -> dict:
+    return {"mode": "train", "task": "cls", "seed": seed, "test/top1": clean, "cost/params": 1e4, "cost/ops": 1e6,
+            "robust/metric": "test/top1", "robust/higher_is_better": True,
+            "robust/mean": statistics.fmean(grid.values()), **{f"robust/{k}": v for k, v in grid.items()}}
+
+
+def test_a_sweep_tested_under_corruptions_has_the_robustness_column_mce_and_the_severity_plot(tmp_path, capsys):
+    # 32-bit (two seeds) and BNN: top-1 per (corruption, severity). mCE (Hendrycks & Dietterich
+    # 2019): BNN's errors fog (0.5 + 0.7), snow (0.3 + 0.5) over the 32-bit's seed-mean errors
+    # fog (0.2 + 0.4), snow (0.1 + 0.3): (1.2/0.6 + 0.8/0.4) / 2 = 2 -> 200 %
+    sweep = tmp_path / "multirun" / "robustness_cls" / "d"
+    for seed, shift in ((0, 0.05), (1, -0.05)):
+        fp = {"fog/1": 0.8 + shift, "fog/3": 0.6 + shift, "snow/1": 0.9 + shift, "snow/3": 0.7 + shift}
+        _job(sweep, f"fp{seed}", ["+experiment/robustness_cls_rows=fp", f"seed={seed}"],
+             _robust_summary(0.99, fp, seed), "robustness_cls", data="digits")
+    bnn = {"fog/1": 0.5, "fog/3": 0.3, "snow/1": 0.7, "snow/3": 0.5}
+    _job(sweep, "bnn0", ["+experiment/robustness_cls_rows=bnn", "seed=0"], _robust_summary(0.9, bnn, 0),
+         "robustness_cls", data="digits")
+    table = load_table("robustness_cls")
+    rows, dataset = build_rows(sweep, table)
+    fp_row, bnn_row = rows[0], rows[1]
+    assert fp_row.robust.mce == pytest.approx(100.0) and bnn_row.robust.mce == pytest.approx(200.0)
+    assert fp_row.robust.mean[0] == pytest.approx(0.75) and bnn_row.robust.clean == pytest.approx(0.9)
+    md = render(table, rows, dataset, "md")
+    head = md.splitlines()[2]
+    assert "top1 corrupted (mean)" in head and "mCE vs 32-bit (%)" in head
+    assert "| BNN | 1 | 90.00 | - | - | 10.000K | - | 1.000M | - | 50.00 | 200.0 | ok |" in md
+    assert main([str(sweep), "--format", "md"]) == 0
+    capsys.readouterr()
+    png = sweep / "report" / "robustness_cls_vs_severity.png"
+    assert png.is_file() and png.stat().st_size > 5000
