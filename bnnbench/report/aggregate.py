@@ -134,8 +134,21 @@ def relate_robustness(rows: list[ReportRow], reference: str | None) -> None:
             r.robust.mce = mce(r.robust.cells, ref.cells, ref.metric, ref.higher_is_better)
 
 
-def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None) -> tuple[list[ReportRow], str]:
-    """The report's rows in the paper's order (then jobs no row claims), and the paper data set beside ours."""
+def check_threads(label: str, jobs: list[dict[str, Any]]) -> None:
+    """Refuse a row whose seeds ran at different torch thread counts: a seeded run is
+    deterministic per seed AND thread count (the count changes floating-point sums), so such a
+    mean mixes two kinds of spread."""
+    counts = sorted({int(j["torch_threads"]) for j in jobs if isinstance(j.get("torch_threads"), int)})
+    if len(counts) > 1:
+        per = ", ".join(f"{j['job']}: {j['torch_threads']}" for j in jobs if "torch_threads" in j)
+        raise ValueError(f"row {label!r} mixes torch thread counts {counts} ({per}): a seeded run reproduces only at "
+                         f"its own thread count; rerun the row with one trainer.threads, or pass --mixed-threads")
+
+
+def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None,
+               mixed_threads: bool = False) -> tuple[list[ReportRow], str]:
+    """The report's rows in the paper's order (then jobs no row claims), and the paper data set
+    beside ours; a row whose seeds ran at different thread counts is refused unless `mixed_threads`."""
     jobs = collect(sweep_dir)
     data = {j["job"]: _data_name(sweep_dir, j["job"]) for j in jobs}
     dataset = choose_dataset(table, set(data.values()), paper_data)
@@ -144,6 +157,8 @@ def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None
     for paper_row in table.rows:
         mine = [j for j in jobs if matches(paper_row, job_keys(j, data[j["job"]]))]
         claimed |= {j["job"] for j in mine}
+        if not mixed_threads:
+            check_threads(paper_row.label, [j for j in mine if j["status"] == "ok"])
         row = _summarise(paper_row.label, mine, table, dict(paper_row.paper.get(dataset, {})))
         if not paper_row.match:
             row.status = "not built"

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="md", choices=FORMATS)
     parser.add_argument("--paper-data", help="which of the paper's data sets goes beside ours (default: the sweep's)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--mixed-threads", action="store_true",
+                        help="average a row's seeds even when they ran at different torch thread counts")
     parser.add_argument("--wandb", choices=("auto", "on", "off"), default="auto",
                         help="upload table and figures to W&B (auto: when the sweep logged to W&B)")
     args = parser.parse_args(argv)
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         table = load_table(name)
-        rows, dataset = build_rows(args.sweep_dir, table, args.paper_data)
+        rows, dataset = build_rows(args.sweep_dir, table, args.paper_data, args.mixed_threads)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -261,3 +261,17 @@ def test_a_sweep_tested_under_corruptions_has_the_robustness_column_mce_and_the_
     capsys.readouterr()
     png = sweep / "report" / "robustness_cls_vs_severity.png"
     assert png.is_file() and png.stat().st_size > 5000
+
+
+def test_a_row_whose_seeds_ran_at_different_thread_counts_is_refused_unless_asked(table4_sweep, capsys):
+    # a seeded run is bit-for-bit per seed and thread count: BiDense seed 0 at 1 and 2 threads
+    # differed by 0.6 mIoU, as large as the paper's ablation gaps
+    for job, threads in (("full0", 1), ("full1", 2)):
+        path = table4_sweep / job / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "torch_threads": threads}))
+    with pytest.raises(ValueError, match=r"row 'BiDense \(Full\)' mixes torch thread counts \[1, 2\]"):
+        build_rows(table4_sweep, load_table("bidense_table4"))
+    assert main([str(table4_sweep), "--no-plots"]) == 2
+    assert "--mixed-threads" in capsys.readouterr().err
+    rows, _ = build_rows(table4_sweep, load_table("bidense_table4"), mixed_threads=True)
+    assert rows[2].seeds == [0, 1]
