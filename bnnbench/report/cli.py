@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from bnnbench.report.aggregate import build_rows
+from bnnbench.report.calibration import calibrate
 from bnnbench.report.orderings import compare, write_csv
 from bnnbench.report.paper_tables import load_table, table_for_experiment, table_names
 from bnnbench.report.plots import plot_all
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ours: mean ± std over seeds of this sweep (proxy data and length unless the sweep ran the paper's recipe); "
           f"paper: {table.paper}, {table.source}, {dataset}; diff: ours - paper")
     for column in table.columns:
+        print(calibrate(table, rows, column.name).summary())
         orderings = compare(table, rows, column.name)
         print(orderings.summary())
         for p in orderings.pairs:

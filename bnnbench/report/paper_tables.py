@@ -52,6 +52,9 @@ class PaperTable:
     cost_units: dict[str, str] = field(default_factory=dict)  # e.g. {"Params": "K", "OPs": "G"}
     note: str = ""
     robustness_reference: str | None = None  # the row mCE under corruptions is relative to (e.g. the 32-bit row)
+    fp_row: str | None = None  # the 32-bit row (calibration: it must sit above every binary row)
+    chance: dict[str, float] = field(default_factory=dict)  # column -> chance level on the proxy's data
+    best: dict[str, float] = field(default_factory=dict)  # column -> the best possible value (default 100)
 
     def column(self, name: str) -> Column:
         """The column called `name`."""
@@ -94,11 +97,15 @@ def load_table(name: str) -> PaperTable:
         experiment=raw["experiment"], datasets=datasets, columns=columns,
         rows=_rows(raw["rows"], datasets, name), cost_units=dict(raw.get("cost_units") or {}),
         note=str(raw.get("note", "")).strip(),
-        robustness_reference=raw.get("robustness_reference"),
+        robustness_reference=raw.get("robustness_reference"), fp_row=raw.get("fp_row"),
+        chance={str(k): float(v) for k, v in (raw.get("chance") or {}).items()},
+        best={str(k): float(v) for k, v in (raw.get("best") or {}).items()},
     )
-    if table.robustness_reference is not None and table.robustness_reference not in {r.label for r in table.rows}:
-        raise ValueError(f"table {name}: robustness_reference {table.robustness_reference!r} is not a row: "
-                         f"valid choices are {', '.join(r.label for r in table.rows)}")
+    labels = {r.label for r in table.rows}
+    for key in ("robustness_reference", "fp_row"):
+        value = getattr(table, key)
+        if value is not None and value not in labels:
+            raise ValueError(f"table {name}: {key} {value!r} is not a row: valid choices are {', '.join(labels)}")
     known = {c.name for c in columns} | set(COST_COLUMNS)
     for row in table.rows:
         for values in row.paper.values():
