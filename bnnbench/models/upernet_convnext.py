@@ -21,7 +21,7 @@ from bnnbench.models.heads import check_head
 from bnnbench.models.smp import SmpDense
 
 
-@MODELS.register("upernet_convnext", output="dense", expandable=False)
+@MODELS.register("upernet_convnext", output="dense", expandable=False, real_only=True)
 def upernet_convnext(
     binarizer: BinarizerLike = "fp",
     block: str | Mapping[str, Any] | None = None,

@@ -10,6 +10,7 @@ import yaml
 
 from bnnbench import job
 from bnnbench.cli import CONFIG_PATH, run
+from bnnbench.registry import MODELS, TASKS
 from bnnbench.tasks.optim import OPTIMIZER_DEFAULTS
 
 from .conftest import make_cfg
@@ -27,10 +28,12 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_checks(group, option):
-    task = "task=seg"
-    if group == "model" and option not in ("convnext_upernet", "convnext_upernet_narrow", "smp"):
-        task = "task=det" if option.startswith("bidet") else "task=sr" if option.startswith("bidiffsr") else "task=cls"
-    cfg = make_cfg(task, f"{group}={option}", tiny=False)
+    extra = ["task=seg"]
+    if group == "model":  # the task that fits the model's registered output (and a real baseline's binarizer)
+        name = make_cfg(f"model={option}", tiny=False).model.name
+        meta = MODELS.meta(name)
+        extra = [f"task={next(t for t in TASKS.names() if TASKS.get(t).model_output == meta['output'])}"] + (["binarizer=fp", "block=auto"] if meta.get("real_only") else [])
+    cfg = make_cfg(*extra, f"{group}={option}", tiny=False)
     assert cfg[group] is not None
     if group in ("trainer", "logger"):
         return
@@ -129,8 +132,9 @@ def _fast() -> list[str]:
 def _seg_fast() -> list[str]:
     return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
             "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
+            # keys both the binary network and the 32-bit baseline (upernet_convnext) have
             "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
-            "model.head_channels=8", "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]"]
+            "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]"]
 
 
 def _step1_checkpoint(tmp_path: Path) -> Path:
