@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from bnnbench.metrics.robustness import cells, mce
+from bnnbench.report.convergence import job_slope
 from bnnbench.report.paper_tables import PaperTable, Row
 from bnnbench.sweep import COMPONENTS, collect
 
@@ -42,6 +43,7 @@ class ReportRow:
     paper: dict[str, float | None] = field(default_factory=dict)  # column or Params / OPs -> paper's number
     failed: int = 0
     robust: Robustness | None = None  # the row's jobs tested under corruptions (mode=test data.corruption=...)
+    loss_slope: float | None = None  # the training loss's remaining slope (report.convergence), mean over seeds
 
     def diff(self, column: str) -> float | None:
         """ours - paper in the paper's unit (None when either is missing)."""
@@ -106,6 +108,8 @@ def _summarise(label: str, jobs: list[dict[str, Any]], table: PaperTable, paper:
         if values:
             row.cost[name] = statistics.fmean(values)
     row.robust = _robustness(ok)
+    slopes = [j["loss_slope"] for j in ok if isinstance(j.get("loss_slope"), float)]
+    row.loss_slope = statistics.fmean(slopes) if slopes else None
     return row
 
 
@@ -150,6 +154,8 @@ def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None
     """The report's rows in the paper's order (then jobs no row claims), and the paper data set
     beside ours; a row whose seeds ran at different thread counts is refused unless `mixed_threads`."""
     jobs = collect(sweep_dir)
+    for j in jobs:
+        j["loss_slope"] = job_slope(sweep_dir / j["job"]) if j["status"] == "ok" else None
     data = {j["job"]: _data_name(sweep_dir, j["job"]) for j in jobs}
     dataset = choose_dataset(table, set(data.values()), paper_data)
     claimed: set[str] = set()

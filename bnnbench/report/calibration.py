@@ -11,6 +11,9 @@ only if it behaves like one where the paper is unambiguous. Three criteria, for 
 (c) the seed spread is smaller than the gaps being judged: every pair of rows with the paper's
     number is resolved beyond two standard errors (none within the spread, none with one seed).
 
+(d) every row trained to convergence: each of its last epochs still made at most 5% of the
+    whole fall of its training loss (`bnnbench.report.convergence`).
+
 A criterion the table gives no input for (no 32-bit row, no chance level) is not judged and
 says so. The verdict is "calibrated" only when every judged criterion passes.
 """
@@ -21,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from bnnbench.report.aggregate import ReportRow
+from bnnbench.report.convergence import FLAT, LAST
 from bnnbench.report.orderings import compare
 from bnnbench.report.paper_tables import PaperTable
 
@@ -114,10 +118,23 @@ def _spread(table: PaperTable, rows: list[ReportRow], column: str) -> Criterion:
     return Criterion(name, True, f"all {len(orderings.pairs)} pairs resolved beyond 2 se")
 
 
+def _converged(rows: list[ReportRow]) -> Criterion:
+    name = "(d) every row trained to convergence"
+    known = [r for r in rows if r.loss_slope is not None]
+    if not known:
+        return Criterion(name, None, "no training loss log (CSV logger) with enough epochs")
+    falling = [f"{r.label} ({100 * r.loss_slope:.1f}%)" for r in known if r.loss_slope > FLAT]
+    detail = (f"each of the last {LAST} epochs made at most {100 * FLAT:.0f}% of the loss's whole fall"
+              if not falling else f"the loss still falls (share of its whole fall per epoch, last {LAST} epochs): "
+              + "; ".join(falling))
+    return Criterion(name, not falling, detail)
+
+
 def calibrate(table: PaperTable, rows: list[ReportRow], column: str) -> Calibration:
     """The calibration of `column` over the report's rows."""
     ok = [r for r in rows if column in r.ours]
-    return Calibration(column, (_above_fp(table, ok, column), _above_chance(table, ok, column), _spread(table, ok, column)))
+    return Calibration(column, (_above_fp(table, ok, column), _above_chance(table, ok, column), _spread(table, ok, column),
+                                _converged(ok)))
 
 
 __all__ = ["Calibration", "Criterion", "calibrate"]

@@ -61,6 +61,8 @@ def header(table: PaperTable, dataset: str, latency: bool = False, rows: list[Re
     robust = _robust_column(table, rows or [])
     if robust is not None:
         cols += [robust[0]] + ([f"mCE vs {table.robustness_reference} (%)"] if table.robustness_reference else [])
+    if any(r.loss_slope is not None for r in rows or []):
+        cols.append("loss fall/epoch, last 3")
     return cols + ["status"]
 
 
@@ -91,6 +93,8 @@ def cells(table: PaperTable, row: ReportRow, latency: bool = False, rows: list[R
             out.append(_num(mean * scale, d) + ("" if math.isnan(std) else f" ± {_num(std * scale, d)}"))
         if table.robustness_reference:
             out.append(_num(None if row.robust is None else row.robust.mce, 1))
+    if any(r.loss_slope is not None for r in rows or []):
+        out.append("-" if row.loss_slope is None else f"{100 * row.loss_slope:.1f}%")
     return out + [row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]
 
 
