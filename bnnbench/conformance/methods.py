@@ -33,7 +33,7 @@ METHODS: dict[str, Method] = {
     **{name: _of(convs, name) for name in ("irnet", "bireal", "reactnet", "xnorpp", "siman", "recu", "reste", "rbnn",
                                            "bidet")},
     "adabin": _of(convs, "adabin", convs.adabin_case),
-    **{name: _of(units, name, getattr(units, f"{name}_case")) for name in ("bidense", "bisrnet", "bidiffsr")},
+    **{name: _of(units, name, getattr(units, f"{name}_case")) for name in ("bidense", "bisrnet", "bidiffsr", "es")},
 }
 
 __all__ = ["METHODS", "Case", "Method", "Result", "make_case"]

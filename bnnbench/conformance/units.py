@@ -198,5 +198,40 @@ def bidiffsr_theirs(mod: ModuleType, case: Case) -> Result:
             **_rprelu_grads(unit.TaA[f"dynamic_relu_{GROUP}"])}
 
 
-__all__ = ["bidense_case", "bidense_ours", "bidense_theirs", "bidiffsr_case", "bidiffsr_ours", "bidiffsr_theirs",
+# --- ES-BNN: the expanding-and-shrinking conv ----------------------------------------------------
+
+ES_TAU = 2
+ES_WEIGHTS = {"name": "fp", "weight": "sign"}  # the check's conv: sign(W) on an input fed as it is
+
+
+def es_case() -> Case:
+    """C_in 2 -> C_out 4 at tau 2: the expanded conv reads 4 channels and writes 8, its binary conv
+    4 -> 2 tiled 4 times; |W| < 1 (no clipping on either side)."""
+    case = make_case(c_in=2 * ES_TAU, c_out=4 // ES_TAU)
+    return {**case, "w": case["w"] * 0.5, "g": torch.randn(2, 4 * ES_TAU, 6, 6, dtype=torch.float64,
+                                                           generator=torch.Generator().manual_seed(51))}
+
+
+def es_ours(case: Case) -> Result:
+    from bnnbench.blocks.es import ExpandShrinkConv
+
+    c_out, c_in = case["w"].shape[:2]
+    conv = ExpandShrinkConv(c_in, c_out * ES_TAU * ES_TAU, K, 1, K // 2, 1, ES_WEIGHTS, False, tau=ES_TAU, g=1).double()
+    with torch.no_grad():
+        conv.conv.weight.copy_(case["w"])
+    return {**run(conv.train(), case), "dw": conv.conv.weight.grad}
+
+
+def es_theirs(mod: ModuleType, case: Case) -> Result:
+    # bnext_rep.py's Attention / FFN blocks: HardBinaryConv(inplanes * rep_beta, planes / rep_beta),
+    # then x.repeat(1, rep_beta * rep_beta, 1, 1); its temperature annealed below 1e-7 gives sign(W)
+    c_out, c_in = case["w"].shape[:2]
+    conv = mod.HardBinaryConv(c_in, c_out, kernel_size=K).double().train()
+    with torch.no_grad():
+        conv.weight.copy_(case["w"])
+        conv.temperature.fill_(1e-8)
+    return {**run(lambda x: conv(x).repeat(1, ES_TAU * ES_TAU, 1, 1), case), "dw": conv.weight.grad}
+
+
+__all__ = ["es_case", "es_ours", "es_theirs", "bidense_case", "bidense_ours", "bidense_theirs", "bidiffsr_case", "bidiffsr_ours", "bidiffsr_theirs",
            "bisrnet_case", "bisrnet_ours", "bisrnet_theirs"]
