@@ -26,7 +26,8 @@ class Robustness:
     clean: float
     cells: dict[tuple[str, int], float]
     mean: tuple[float, float]
-    mce: float | None = None  # % of the table's reference row (None: no reference)
+    per_seed: list[dict[tuple[str, int], float]] = field(default_factory=list)  # each job's cells
+    mce: tuple[float, float] | None = None  # % of the table's reference row: mean, std over seeds (None: no reference)
 
 
 @dataclass
@@ -125,17 +126,20 @@ def _robustness(jobs: list[dict[str, Any]]) -> Robustness | None:
     return Robustness(metric=metric, higher_is_better=bool(tested[0].get("robust/higher_is_better", True)),
                       clean=statistics.fmean(clean) if clean else math.nan,
                       cells={k: statistics.fmean(g[k] for g in grids) for k in sorted(shared)},
-                      mean=mean_std([float(j["robust/mean"]) for j in tested]))
+                      mean=mean_std([float(j["robust/mean"]) for j in tested]), per_seed=grids)
 
 
 def relate_robustness(rows: list[ReportRow], reference: str | None) -> None:
-    """Each row's mCE against the row labelled `reference` (the table's `robustness_reference`)."""
+    """Each row's mCE against the row labelled `reference` (the table's `robustness_reference`):
+    each seed's grid against the reference's seed-mean grid, then mean and std over the seeds."""
     ref = next((r.robust for r in rows if r.label == reference and r.robust is not None), None)
     if ref is None:
         return
     for r in rows:
         if r.robust is not None and r.robust.metric == ref.metric:
-            r.robust.mce = mce(r.robust.cells, ref.cells, ref.metric, ref.higher_is_better)
+            values = [mce(g, ref.cells, ref.metric, ref.higher_is_better) for g in r.robust.per_seed]
+            values = [v for v in values if v is not None]
+            r.robust.mce = mean_std(values) if values else None
 
 
 def check_threads(label: str, jobs: list[dict[str, Any]]) -> None:

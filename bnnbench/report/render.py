@@ -92,7 +92,8 @@ def cells(table: PaperTable, row: ReportRow, latency: bool = False, rows: list[R
             mean, std = row.robust.mean
             out.append(_num(mean * scale, d) + ("" if math.isnan(std) else f" ± {_num(std * scale, d)}"))
         if table.robustness_reference:
-            out.append(_num(None if row.robust is None else row.robust.mce, 1))
+            m = None if row.robust is None else row.robust.mce
+            out.append("-" if m is None else _num(m[0], 1) + ("" if math.isnan(m[1]) else f" ± {_num(m[1], 1)}"))
     if any(r.loss_slope is not None for r in rows or []):
         out.append("-" if row.loss_slope is None else f"{100 * row.loss_slope:.1f}%")
     return out + [row.status + (f" ({row.failed} failed)" if row.failed and row.status == "partial" else "")]

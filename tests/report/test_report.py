@@ -239,7 +239,8 @@ def _robust_summary(clean: float, grid: dict[str, float], seed: int) -> dict:
 def test_a_sweep_tested_under_corruptions_has_the_robustness_column_mce_and_the_severity_plot(tmp_path, capsys):
     # 32-bit (two seeds) and BNN: top-1 per (corruption, severity). mCE (Hendrycks & Dietterich
     # 2019): BNN's errors fog (0.5 + 0.7), snow (0.3 + 0.5) over the 32-bit's seed-mean errors
-    # fog (0.2 + 0.4), snow (0.1 + 0.3): (1.2/0.6 + 0.8/0.4) / 2 = 2 -> 200 %
+    # fog (0.2 + 0.4), snow (0.1 + 0.3): (1.2/0.6 + 0.8/0.4) / 2 = 2 -> 200 %; the 32-bit seeds
+    # against their mean: (0.5/0.6 + 0.3/0.4) / 2 = 79.17 % and (0.7/0.6 + 0.5/0.4) / 2 = 120.83 %
     sweep = tmp_path / "multirun" / "robustness_cls" / "d"
     for seed, shift in ((0, 0.05), (1, -0.05)):
         fp = {"fog/1": 0.8 + shift, "fog/3": 0.6 + shift, "snow/1": 0.9 + shift, "snow/3": 0.7 + shift}
@@ -251,12 +252,15 @@ def test_a_sweep_tested_under_corruptions_has_the_robustness_column_mce_and_the_
     table = load_table("robustness_cls")
     rows, dataset = build_rows(sweep, table)
     fp_row, bnn_row = rows[0], rows[1]
-    assert fp_row.robust.mce == pytest.approx(100.0) and bnn_row.robust.mce == pytest.approx(200.0)
+    assert fp_row.robust.mce[0] == pytest.approx(100.0) and bnn_row.robust.mce[0] == pytest.approx(200.0)
+    assert fp_row.robust.mce[1] == pytest.approx(statistics.stdev([100 * (0.5 / 0.6 + 0.3 / 0.4) / 2,
+                                                                   100 * (0.7 / 0.6 + 0.5 / 0.4) / 2]))
     assert fp_row.robust.mean[0] == pytest.approx(0.75) and bnn_row.robust.clean == pytest.approx(0.9)
     md = render(table, rows, dataset, "md")
     head = md.splitlines()[2]
     assert "top1 corrupted (mean)" in head and "mCE vs 32-bit (%)" in head
     assert "| BNN | 1 | 90.00 | - | - | 10.000K | - | 1.000M | - | 50.00 | 200.0 | ok |" in md
+    assert "| 32-bit | 2 | 99.00 ± 0.00 | - | - | 10.000K | - | 1.000M | - | 75.00 ± 7.07 | 100.0 ± 29.5 | ok |" in md
     assert main([str(sweep), "--format", "md"]) == 0
     capsys.readouterr()
     png = sweep / "report" / "robustness_cls_vs_severity.png"
