@@ -86,6 +86,41 @@ def test_optimizer_files_equal_the_code_defaults(name):
     assert values == OPTIMIZER_DEFAULTS[name]
 
 
+def _code_defaults(obj) -> dict:
+    import inspect
+
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    return {k: p.default for k, p in inspect.signature(target).parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+# a file named like its registry entry is that component's defaults (a preset such as
+# convnext_upernet_narrow is named otherwise and may differ); `???` marks a value to give
+DEFAULT_FILES = [(g, o) for g in ("data", "binarizer", "block", "task", "model") for o in options(g)]
+
+
+@pytest.mark.parametrize("group, option", DEFAULT_FILES)
+def test_a_component_file_holds_the_code_defaults(group, option):
+    import bnnbench.binarizers  # noqa: F401  (importing the packages fills the registries)
+    import bnnbench.blocks  # noqa: F401
+    import bnnbench.data  # noqa: F401
+    import bnnbench.models  # noqa: F401
+    import bnnbench.tasks  # noqa: F401
+    from bnnbench.registry import BINARIZERS, BLOCKS, DATASETS
+
+    registry = {"data": DATASETS, "binarizer": BINARIZERS, "block": BLOCKS, "task": TASKS, "model": MODELS}[group]
+    raw = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}
+    if raw.get("name") != option:
+        pytest.skip(f"{option} is a preset of {raw.get('name')}")
+    code = _code_defaults(registry.get(raw["name"]))
+    differ = {k: (v, code[k]) for k, v in raw.items()
+              if k != "name" and k in code and v != "???" and v != _plain(code[k]) and not (v == {} and code[k] is None)}
+    assert not differ, f"conf/{group}/{option}.yaml differs from the code's defaults (file, code): {differ}"
+
+
 def _sweep_params(experiment: str) -> dict:
     raw = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text()) or {}
     return ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
