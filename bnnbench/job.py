@@ -162,22 +162,14 @@ def describe_data(cfg: Mapping[str, Any]) -> Any:
 
 
 def _describe_data(cfg: Mapping[str, Any]) -> Any:
-    from bnnbench.data.info import DataInfo
+    from bnnbench.data.base import BaseDataModule
 
     try:
         return build_datamodule(cfg).info
-    except FileNotFoundError:
+    except FileNotFoundError:  # described from its class (its options' image size and classes)
         name, options = _data(cfg)
-        cls = DATASETS.get(name)
-        size = options.get("image_size") or (224, 224)
-        kind = getattr(cls, "task", "")
-        return DataInfo(
-            kind=kind, in_channels=getattr(cls, "in_channels", 3), image_size=(int(size[0]), int(size[1])),
-            num_classes=options.get("num_classes", getattr(cls, "num_classes", None)),
-            ignore_index=getattr(cls, "ignore_index", None) if kind == "seg" else None,
-            min_depth=getattr(cls, "min_depth", None) if kind == "depth" else None,
-            max_depth=getattr(cls, "max_depth", None) if kind == "depth" else None,
-        )
+        return BaseDataModule.describe(DATASETS.get(name), options.get("image_size") or (224, 224),
+                                       options.get("num_classes"))
 
 
 def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:

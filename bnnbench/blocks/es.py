@@ -87,7 +87,8 @@ class ExpandShrinkBlock(Block):
     Input and output carry C_in*tau*g and C_out*tau*g channels (`expansion` = tau*g).
     The config key `groups` is ES-BNN's g (binary group conv, Table 5); options other than tau,
     groups and base go to the base block (`base` may also be a mapping {name: ..., **options}).
-    The released code has no group conv: g follows the paper.
+    The released code has no group conv: g follows the paper. `base` None: the model's own
+    block inside a model (the model fills it in), `plain` for a block built on its own.
     """
 
     groups_option = "g"
@@ -101,7 +102,7 @@ class ExpandShrinkBlock(Block):
         padding: int = 0,
         groups: int = 1,
         binarizer: BinarizerLike = "fp",
-        base: str | Mapping[str, Any] | None = "plain",
+        base: str | Mapping[str, Any] | None = None,
         tau: int = DEFAULT_TAU,
         g: int = DEFAULT_GROUPS,
         **base_options: Any,

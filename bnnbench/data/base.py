@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -65,15 +65,22 @@ class BaseDataModule(L.LightningDataModule):
     @property
     def info(self) -> DataInfo:
         """The one description of this data set that tasks and models are built from."""
+        return self.describe(self, self.image_size)
+
+    @staticmethod
+    def describe(source: Any, image_size: Sequence[int], num_classes: int | None = None) -> DataInfo:
+        """A DataInfo from the attributes of `source` (a data module, or its class when its
+        files are absent, as in mode=cost); `num_classes` replaces the source's."""
+        kind = getattr(source, "task", "")
         return DataInfo(
-            kind=self.task,
-            in_channels=self.in_channels,
-            image_size=(int(self.image_size[0]), int(self.image_size[1])),
-            num_classes=self.num_classes,
-            ignore_index=self.ignore_index if self.task == "seg" else None,
-            min_depth=self.min_depth if self.task == "depth" else None,
-            max_depth=self.max_depth if self.task == "depth" else None,
-            eval_crop=self.eval_crop if self.task == "depth" else None,
+            kind=kind,
+            in_channels=getattr(source, "in_channels", 3),
+            image_size=(int(image_size[0]), int(image_size[1])),
+            num_classes=num_classes if num_classes is not None else getattr(source, "num_classes", None),
+            ignore_index=getattr(source, "ignore_index", None) if kind == "seg" else None,
+            min_depth=getattr(source, "min_depth", None) if kind == "depth" else None,
+            max_depth=getattr(source, "max_depth", None) if kind == "depth" else None,
+            eval_crop=getattr(source, "eval_crop", None) if kind == "depth" else None,
         )
 
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:

@@ -132,7 +132,7 @@ class GenDepthDataModule(GeneratedDataModule):
 
     def __init__(
         self,
-        batch_size: int = 8,
+        batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,

@@ -125,7 +125,7 @@ class GenDetDataModule(DetectionDataModule):
         num_workers: int = 0,
         seed: int = 0,
         image_size: Sequence[int] = (128, 128),
-        train_size: int = 512,
+        train_size: int = 256,
         val_size: int = 50,
         test_size: int = 100,
         max_objects: int = 3,

@@ -37,7 +37,7 @@ class KITTIDepthDataModule(DepthFileDataModule):
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = 64,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,

@@ -39,7 +39,7 @@ class NYUDepthDataModule(DepthFileDataModule):
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,

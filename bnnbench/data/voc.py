@@ -38,11 +38,11 @@ class VOCDataModule(SegFileDataModule):
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = 32,
         eval_batch_size: int | None = 1,
         num_workers: int = 0,
         seed: int = 0,
-        image_size: Sequence[int] = (512, 512),
+        image_size: Sequence[int] = (375, 500),
         base_size: int | None = None,
         scale_range: Sequence[float] = (0.5, 2.0),
         eval_short_side: int | None = None,

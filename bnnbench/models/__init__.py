@@ -17,9 +17,10 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     return MODELS.build(name, **kwargs)
 
 
-def names() -> list[str]:
-    """Registered model names."""
-    return MODELS.names()
+def names(binary: bool = False) -> list[str]:
+    """Registered model names; `binary=True`: only those whose convs a binarizer and a block can
+    fill (not a real-only 32-bit baseline such as upernet_convnext)."""
+    return [n for n in MODELS.names() if not (binary and MODELS.meta(n).get("real_only"))]
 
 
 import_submodules(__name__, __path__)
