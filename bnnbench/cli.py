@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -360,7 +361,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         if mode == "train":
             trainer.fit(task, datamodule=dm, ckpt_path=ckpt, weights_only=safe)
         tested = test()
-        robust = run_grid(test, dm, grid, test_metric(cfg.task.monitor), cfg.task.mode == "max") if grid else {}
+        robust = run_grid(functools.partial(_unlogged, trainer, test), dm, grid, test_metric(cfg.task.monitor),
+                          cfg.task.mode == "max") if grid else {}
     except Exception as err:
         # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
         # run's files in place so that resume=true continues it
@@ -399,6 +401,17 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
          "best checkpoint": str(result["best_checkpoint"] or "-"), "output": str(out)},
     )
     return result
+
+
+def _unlogged(trainer: L.Trainer, test: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`test()` with the trainer's loggers off: a robustness cell's metrics go to summary.json
+    under robust/<corruption>/<severity>, not into metrics.csv as unnamed repeats of test/*."""
+    loggers = trainer.loggers
+    trainer.loggers = []
+    try:
+        return test()
+    finally:
+        trainer.loggers = loggers
 
 
 def job_main(cfg: DictConfig) -> dict[str, Any] | None:

@@ -30,6 +30,8 @@ def test_a_checkpoint_tested_on_a_grid_and_at_severity_0(tmp_path):
     assert cells["robust/impulse_noise/5"] < grid["test/top1"]  # the worst impulse noise costs accuracy
     saved = json.loads((tmp_path / "grid" / "summary.json").read_text())
     assert saved["robust/mean"] == grid["robust/mean"]
+    logged = [line for line in (tmp_path / "grid" / "metrics.csv").read_text().splitlines()[1:] if line.strip(",")]
+    assert len(logged) == 1  # the clean test; the cells are in summary.json, not repeated in metrics.csv
     clean = run(make_cfg(*FAST, "mode=test", f"ckpt_path={ckpt}", "data.corruption=fog", "data.severity=0", tiny=False),
                 output_dir=tmp_path / "clean")
     assert clean["test/top1"] == trained["test/top1"] and not any(k.startswith("robust/") for k in clean)
