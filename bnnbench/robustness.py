@@ -29,7 +29,7 @@ def run_grid(test: Callable[[], list[dict[str, Any]]], dm: Any, cells: Sequence[
              higher_is_better: bool) -> dict[str, Any]:
     """Run `test()` (a Lightning test of the run's weights) once per cell with the data module's
     test split corrupted; the summary keys of the grid. A line per cell shows the progress."""
-    values: dict[str, float] = {}
+    values: dict[tuple[str, int], float] = {}
     start = time.perf_counter()
     try:
         for i, cell in enumerate(cells, 1):
@@ -38,14 +38,14 @@ def run_grid(test: Callable[[], list[dict[str, Any]]], dm: Any, cells: Sequence[
             row = tested[0] if tested else {}
             if metric not in row:
                 raise KeyError(f"the test reports no {metric} (it reports {', '.join(row) or 'nothing'})")
-            values[cell.label] = float(row[metric])
-            console.print(f"robustness {i}/{len(cells)}: {cell.label}: {metric} {values[cell.label]:.4f} "
+            values[(cell.name, cell.severity)] = value = float(row[metric])
+            console.print(f"robustness {i}/{len(cells)}: {cell.label}: {metric} {value:.4f} "
                           f"({time.perf_counter() - start:.0f} s)", highlight=False, soft_wrap=True)
     finally:
         dm.corruption = None  # later tests of this data module are clean
-    cells_ = {(c.name, c.severity): values[c.label] for c in cells}
     return {f"{CELL_PREFIX}metric": metric, f"{CELL_PREFIX}higher_is_better": higher_is_better,
-            f"{CELL_PREFIX}mean": grid_mean(cells_), **{f"{CELL_PREFIX}{k}": v for k, v in values.items()}}
+            f"{CELL_PREFIX}mean": grid_mean(values),
+            **{f"{CELL_PREFIX}{name}/{severity}": v for (name, severity), v in values.items()}}
 
 
 def print_grid(result: dict[str, Any], clean: float | None) -> None:
@@ -60,9 +60,8 @@ def print_grid(result: dict[str, Any], clean: float | None) -> None:
     for col in ("corruption", *(f"severity {s}" for s in severities), "mean"):
         table.add_column(col, justify="left" if col == "corruption" else "right")
     for name in dict.fromkeys(c for c, _ in grid):
-        row = [grid[(name, s)] for s in severities if (name, s) in grid]
         table.add_row(name, *(f"{grid[(name, s)]:.4f}" if (name, s) in grid else "-" for s in severities),
-                      f"{sum(row) / len(row):.4f}")
+                      f"{grid_mean({k: v for k, v in grid.items() if k[0] == name}):.4f}")
     table.add_row("mean", *("" for _ in severities), f"{result[f'{CELL_PREFIX}mean']:.4f}")
     console.print(table)
 

@@ -24,10 +24,15 @@ class Robustness:
     metric: str
     higher_is_better: bool
     clean: float
-    cells: dict[tuple[str, int], float]
+    per_seed: list[dict[tuple[str, int], float]]  # each job's metric per (corruption, severity)
     mean: tuple[float, float]
-    per_seed: list[dict[tuple[str, int], float]] = field(default_factory=list)  # each job's cells
     mce: tuple[float, float] | None = None  # % of the table's reference row: mean, std over seeds (None: no reference)
+
+    @property
+    def cells(self) -> dict[tuple[str, int], float]:
+        """The metric per cell every seed has, as the mean over the seeds."""
+        shared = set.intersection(*(set(g) for g in self.per_seed))
+        return {k: statistics.fmean(g[k] for g in self.per_seed) for k in sorted(shared)}
 
 
 @dataclass
@@ -120,13 +125,11 @@ def _robustness(jobs: list[dict[str, Any]]) -> Robustness | None:
     if not tested:
         return None
     metric = str(tested[0]["robust/metric"])
-    grids = [cells(j) for j in tested if j["robust/metric"] == metric]
-    shared = set.intersection(*(set(g) for g in grids))
     clean = [float(j[metric]) for j in tested if isinstance(j.get(metric), (int, float))]
     return Robustness(metric=metric, higher_is_better=bool(tested[0].get("robust/higher_is_better", True)),
                       clean=statistics.fmean(clean) if clean else math.nan,
-                      cells={k: statistics.fmean(g[k] for g in grids) for k in sorted(shared)},
-                      mean=mean_std([float(j["robust/mean"]) for j in tested]), per_seed=grids)
+                      per_seed=[cells(j) for j in tested if j["robust/metric"] == metric],
+                      mean=mean_std([float(j["robust/mean"]) for j in tested]))
 
 
 def relate_robustness(rows: list[ReportRow], reference: str | None) -> None:
@@ -135,9 +138,10 @@ def relate_robustness(rows: list[ReportRow], reference: str | None) -> None:
     ref = next((r.robust for r in rows if r.label == reference and r.robust is not None), None)
     if ref is None:
         return
+    reference_cells = ref.cells
     for r in rows:
         if r.robust is not None and r.robust.metric == ref.metric:
-            values = [mce(g, ref.cells, ref.metric, ref.higher_is_better) for g in r.robust.per_seed]
+            values = [mce(g, reference_cells, ref.metric, ref.higher_is_better) for g in r.robust.per_seed]
             values = [v for v in values if v is not None]
             r.robust.mce = mean_std(values) if values else None
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from bnnbench.report.aggregate import ReportRow
 from bnnbench.report.convergence import FLAT, LAST
-from bnnbench.report.orderings import compare
+from bnnbench.report.orderings import compare, standard_error
 from bnnbench.report.paper_tables import PaperTable
 
 K = 2.0  # standard errors
@@ -64,11 +64,6 @@ class Calibration:
         return "\n".join(lines)
 
 
-def _se(a: ReportRow, b: ReportRow, column: str) -> float:
-    (_, sa), (_, sb) = a.ours[column], b.ours[column]
-    return math.sqrt(sa**2 / max(len(a.seeds), 1) + sb**2 / max(len(b.seeds), 1))
-
-
 def _above_fp(table: PaperTable, rows: list[ReportRow], column: str) -> Criterion:
     name = "(a) 32-bit above every binary row"
     fp = next((r for r in rows if r.label == table.fp_row and column in r.ours), None)
@@ -80,7 +75,7 @@ def _above_fp(table: PaperTable, rows: list[ReportRow], column: str) -> Criterio
     for r in rows:
         if r is fp or column not in r.ours:
             continue
-        gap, se = sign * (fp.ours[column][0] - r.ours[column][0]), _se(fp, r, column)
+        gap, se = sign * (fp.ours[column][0] - r.ours[column][0]), standard_error(fp, r, column)
         if math.isnan(se) or gap <= K * se:
             failing.append(f"{r.label} ({gap:+.2f}, se {se:.2f})")
     if failing:

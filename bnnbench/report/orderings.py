@@ -62,6 +62,13 @@ class Orderings:
         return text + (f"; Kendall tau {self.tau:+.2f}" if not math.isnan(self.tau) else "")
 
 
+def standard_error(a: ReportRow, b: ReportRow, column: str) -> float:
+    """se of the gap of two rows' seed means in `column`: sqrt(s_a^2 / n_a + s_b^2 / n_b) (nan
+    when a row has a single seed)."""
+    (_, sa), (_, sb) = a.ours[column], b.ours[column]
+    return math.sqrt(sa**2 / max(len(a.seeds), 1) + sb**2 / max(len(b.seeds), 1))
+
+
 def _better(value: float, higher_is_better: bool) -> float:
     return value if higher_is_better else -value
 
@@ -75,9 +82,8 @@ def compare(table: PaperTable, rows: list[ReportRow], column: str, k: float = 2.
         paper_gap = _better(float(ra.paper[column]) - float(rb.paper[column]), col.higher_is_better)
         if paper_gap == 0:
             continue  # the paper orders nothing here
-        (ma, sa), (mb, sb) = ra.ours[column], rb.ours[column]
-        ours_gap = _better(ma - mb, col.higher_is_better)
-        se = math.sqrt(sa**2 / max(len(ra.seeds), 1) + sb**2 / max(len(rb.seeds), 1))
+        ours_gap = _better(ra.ours[column][0] - rb.ours[column][0], col.higher_is_better)
+        se = standard_error(ra, rb, column)
         if math.isnan(se):
             verdict = "spread unknown"
         elif abs(ours_gap) <= k * se:

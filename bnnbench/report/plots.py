@@ -17,6 +17,15 @@ from bnnbench.report.paper_tables import PaperTable  # noqa: E402
 _UNIT = {"K": 1e3, "M": 1e6, "G": 1e9, "": 1.0}
 
 
+def _save(fig: plt.Figure, table: PaperTable, path: Path) -> Path:
+    """Title the figure with the table's source, write it as PNG and free it."""
+    fig.suptitle(f"{table.paper}, {table.source}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def metric_vs_ops(table: PaperTable, rows: list[ReportRow], dataset: str, column: str, path: Path) -> Path:
     """Scatter of `column` against OPs, one point per row: ours (left), the paper's (right)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -38,11 +47,7 @@ def metric_vs_ops(table: PaperTable, rows: list[ReportRow], dataset: str, column
         ax.set_ylabel(column)
         ax.set_title(f"{column} vs OPs ({who})")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{table.paper}, {table.source}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, table, path)
 
 
 def metric_per_row(table: PaperTable, rows: list[ReportRow], dataset: str, column: str, path: Path) -> Path:
@@ -61,11 +66,7 @@ def metric_per_row(table: PaperTable, rows: list[ReportRow], dataset: str, colum
         ax.set_xticks(list(xs))
         ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{table.paper}, {table.source}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, table, path)
 
 
 def metric_vs_severity(table: PaperTable, rows: list[ReportRow], path: Path) -> Path:
@@ -87,11 +88,7 @@ def metric_vs_severity(table: PaperTable, rows: list[ReportRow], path: Path) -> 
     ax.set_title(f"{metric} under corruption")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.suptitle(f"{table.paper}, {table.source}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, table, path)
 
 
 def plot_all(table: PaperTable, rows: list[ReportRow], dataset: str, out_dir: Path) -> list[Path]:
