@@ -1,7 +1,7 @@
 """bnnbench: one interface for binary neural network methods: any binarizer, any block, any task.
 
-Sub-packages are imported lazily so that `import bnnbench.kernels` stays light (the GPU machine
-has no Hydra or smp).
+Sub-packages are imported lazily so that `import bnnbench.kernels` stays light: it needs torch
+(and triton on a GPU) only, not Hydra, smp or wandb.
 """
 
 from __future__ import annotations

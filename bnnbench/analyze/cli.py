@@ -8,7 +8,7 @@ from typing import Any
 
 from bnnbench.analyze import ANALYSES
 from bnnbench.analyze.context import SPLITS, Options
-from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
+from bnnbench.core.keyvalue import UsageError, parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
@@ -89,8 +89,8 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
     )
 
     from bnnbench.analyze.context import load_context
-    from bnnbench.cli import set_threads
-    from bnnbench.progress import progress
+    from bnnbench.core.progress import progress
+    from bnnbench.run.settings import set_threads
 
     names = analyses(args["what"])
     ckpt = Path(args["ckpt"]).expanduser()

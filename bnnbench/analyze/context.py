@@ -96,11 +96,11 @@ def mean_loss(loss: Callable[[Any], Tensor], batches: list[Any]) -> float:
 
 
 def load_context(ckpt: str | Path, config: str | Path | None = None, device: str = "cpu") -> RunContext:
-    """The run behind `ckpt` rebuilt as the export tool rebuilds it (`bnnbench.export.run_model`), plus its task."""
+    """The run behind `ckpt` rebuilt as the export tool rebuilds it (`bnnbench.run.run_model`), plus its task."""
     from omegaconf import OmegaConf
 
-    from bnnbench import job
-    from bnnbench.export.run_model import load_run_model
+    from bnnbench.run import job
+    from bnnbench.run.run_model import load_run_model
 
     model, dm, config_path = load_run_model(ckpt, config)
     task = job.build_task(OmegaConf.load(config_path), model, dm.info)

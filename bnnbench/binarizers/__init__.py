@@ -12,7 +12,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.spec import BinarizerSpec
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
-from bnnbench.registry import import_submodules
+from bnnbench.core.registry import import_submodules
 
 
 def build(name: str | Mapping[str, Any] | BinarizerSpec, channels: int, **options: Any) -> ActivationBinarizer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -11,10 +10,8 @@ from torch import Tensor, nn
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign_grad, sign
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 CENTERS = ("code", "paper")
 
@@ -89,8 +86,6 @@ class AdaBin(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits (x - beta) / alpha >= 0; level and offset from the two outputs `levels` gives."""
-        from bnnbench.export.codes import static_code
-
         alpha, beta = (p.detach().float().cpu() for p in (self.alpha, self.beta))
         hi, lo = (float(v) for v in self.levels(torch.tensor([1.0, -1.0], device=self.alpha.device)).cpu())
         return static_code(lambda t: (t - beta) / alpha >= 0, self.channels, (hi - lo) / 2, (hi + lo) / 2)

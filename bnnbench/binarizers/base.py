@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.weight_init import WEIGHT_INITS
-
-if TYPE_CHECKING:  # the export package is imported only when a model is exported
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode
 
 
 def channel_param(channels: int, init: float = 0.0, std: float = 0.0) -> nn.Parameter:
@@ -54,9 +52,9 @@ class ActivationBinarizer(nn.Module):
         WEIGHT_INITS[self.weight_init](weight)
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
-        """Elementwise FLOPs of one forward (`bnnbench.elementwise`): a plain sign is free."""
+        """Elementwise FLOPs of one forward (`bnnbench.core.elementwise`): a plain sign is free."""
         return 0
 
     def export_code(self) -> ActivationCode | None:
-        """This binarizer as packed-bit thresholds and levels (`bnnbench.export.codes`); None: no export rule."""
+        """This binarizer as packed-bit thresholds and levels (`bnnbench.core.codes`); None: no export rule."""
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -11,11 +10,10 @@ from torch import Tensor, nn
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
-from bnnbench.elementwise import per_sample
-from bnnbench.timestep import timestep_group
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode
+from bnnbench.core.elementwise import per_sample
+from bnnbench.core.thresholds import exact_thresholds
+from bnnbench.core.timestep import timestep_group
 
 DEFAULT_GROUPS = 5  # BI-DiffSR's K (`dynamic_group`)
 
@@ -25,7 +23,7 @@ class TimestepAwareSign(ActivationBinarizer):
     """BI-DiffSR's timestep-aware redistribution (TaR): sign(x - b_g) with ApproxSign.
 
     b_g is a learnable per-channel shift (init 0) for each of `timestep_groups` = K groups of
-    the diffusion timesteps; g is read from `bnnbench.timestep` (the UNet publishes its timestep,
+    the diffusion timesteps; g is read from `bnnbench.core.timestep` (the UNet publishes its timestep,
     group 0 outside a diffusion model). Weights mean|W| sign(W) with the clipped STE, as the
     authors' `HardBinaryConv` (zhengchen1999/BI-DiffSR@b95eb3a, unet_BI_DiffSR_arch.py). The
     shifts are stored flat (K * C,) so that the optimizer treats them as the per-channel
@@ -60,9 +58,6 @@ class TimestepAwareSign(ActivationBinarizer):
     def export_code(self) -> ActivationCode:
         """Bits x - b_g >= 0 (training's expression), levels +-1: one exact threshold per group
         and channel, picked at run time by the timestep group (`GroupThresholds`)."""
-        from bnnbench.export.codes import ActivationCode
-        from bnnbench.export.thresholds import exact_thresholds
-
         shifts = self.shift.detach().float().cpu().view(self.timestep_groups, 1, self.channels, 1, 1)
         per_group = [exact_thresholds(lambda t, b=b: (t.reshape(b.shape) - b >= 0).reshape(-1), self.channels)
                      for b in shifts]
@@ -73,7 +68,7 @@ class TimestepAwareSign(ActivationBinarizer):
 
 class GroupThresholds(nn.Module):
     """Exported thresholds of a timestep-aware sign: (N, C) thresholds of the current timestep
-    group at run time, in the place of run-time statistics (`bnnbench.export.codes`)."""
+    group at run time, in the place of run-time statistics (`bnnbench.core.codes`)."""
 
     runtime_threshold = True
     runtime_scale = False

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
-
+from bnnbench.core.codes import ActivationCode, static_code
 
 
 @BINARIZERS.register("bireal")
@@ -35,6 +30,4 @@ class BiReal(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)

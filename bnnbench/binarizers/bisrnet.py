@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -11,10 +10,8 @@ from torch import Tensor, nn
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import sba
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 
 @BINARIZERS.register("bisrnet")
@@ -43,7 +40,5 @@ class BiSRNet(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits of x * k + b >= 0 (training's expression; k < 0 flips the channel), levels +-1."""
-        from bnnbench.export.codes import static_code
-
         k, b = (p.detach().float().cpu() for p in (self.k, self.b))
         return static_code(lambda t: t * k + b >= 0, self.channels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -11,10 +10,8 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode, DABStats, static_code
+from bnnbench.core.elementwise import per_sample
 
 THRESHOLDS = ("adaptive", "none", "learnable", "mean_only")
 SCALES = ("adaptive", "none", "mad", "learnable")
@@ -153,8 +150,6 @@ class DAB(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Static bits and scale where the switches make them static, else run-time `statistics`."""
-        from bnnbench.export.codes import DABStats, static_code
-
         if self.threshold == "learnable":
             b = self.b.detach().float().cpu()
             code = static_code(lambda t: t - b >= 0, self.channels)

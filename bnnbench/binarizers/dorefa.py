@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -11,11 +10,8 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode, WeightCode
-
+from bnnbench.core.codes import ActivationCode, WeightCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 
 class _Round01(torch.autograd.Function):
@@ -61,8 +57,6 @@ class DoReFaWeight(WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits W >= 0, scale E = mean|W| of the layer for every output channel."""
-        from bnnbench.export.codes import WeightCode
-
         w = w.detach().float()
         return WeightCode(w, w.abs().mean().expand(w.shape[0]).clone())
 
@@ -89,6 +83,4 @@ class DoReFa(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """{0, 1} = 1/2 + 1/2 s with the bit s = (x >= 1/2): level 1/2, offset 1/2."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0.5, self.channels, level=0.5, offset=0.5)

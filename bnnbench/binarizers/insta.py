@@ -9,7 +9,7 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
-from bnnbench.elementwise import per_sample
+from bnnbench.core.elementwise import per_sample
 
 _HW = (2, 3)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
@@ -11,10 +9,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import ede, ede_grad, ede_schedule
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer, standardize
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode, WeightCode
-
+from bnnbench.core.codes import ActivationCode, WeightCode, static_code
 
 # htqin/IR-Net@831282f CIFAR-10/ResNet20/1w1a/trainer.py: T_min, T_max = 1e-3, 1e1 (the ResNet rows);
 # CIFAR-10/VGG-Small/main.py uses 1e-1, 1e1 (`t_min=0.1`)
@@ -95,8 +90,6 @@ class IRNetWeight(_EDESchedule, WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits W_std >= 0, scale s (Libra-PB)."""
-        from bnnbench.export.codes import WeightCode
-
         w_std, s = libra_pb(w.detach().float())
         return WeightCode(w_std, s.reshape(-1))
 
@@ -129,8 +122,6 @@ class IRNet(_EDESchedule, ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)
 
 

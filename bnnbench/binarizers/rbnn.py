@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -21,11 +20,8 @@ from bnnbench.binarizers.weights import (
     standardize,
     standardize_grad,
 )
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
-
+from bnnbench.core.codes import ActivationCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 # lmbxmu/RBNN@3674aa0 (cifar/utils/options.py): Tmin 1e-2, Tmax 1e1
 T_MIN, T_MAX = 1e-2, 10.0
@@ -204,6 +200,4 @@ class RBNN(_Anneal, ActivationBinarizer):
         standardised form (its threshold is a per-sample mean, a run-time statistic)."""
         if self.standardize:
             return None
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -11,10 +10,8 @@ from torch import Tensor
 from bnnbench.binarizers.base import ActivationBinarizer, channel_param
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import approx_sign
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 
 @BINARIZERS.register("reactnet")
@@ -38,7 +35,5 @@ class RSign(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x - beta >= 0 (training's expression), levels +-1."""
-        from bnnbench.export.codes import static_code
-
         beta = self.beta.detach().float().cpu()
         return static_code(lambda t: t - beta >= 0, self.channels)

@@ -4,7 +4,6 @@ scale, and a standardised activation sign."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -19,10 +18,7 @@ from bnnbench.binarizers.weights import (
     standardize,
     standardize_grad,
 )
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
-
+from bnnbench.core.codes import ActivationCode, static_code
 
 # z-hXu/ReCU@e14e92a (imagenet/utils/options.py defaults; main.py `cpt_tau`)
 TAU_MIN, TAU_MAX = 0.85, 0.99
@@ -117,8 +113,6 @@ class ReCU(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x >= 0, levels +-1: dividing by the per-sample std (> 0) does not change the sign."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)
 
 

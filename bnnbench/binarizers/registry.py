@@ -1,5 +1,5 @@
 """The activation-binarizer registry (kept here so that method files import it locally)."""
 
-from bnnbench.registry import BINARIZERS
+from bnnbench.core.registry import BINARIZERS
 
 __all__ = ["BINARIZERS"]

@@ -4,7 +4,6 @@ o annealed from 1 to o_end per epoch, on activations and weights."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -13,10 +12,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import reste, reste_grad
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode, WeightCode
-
+from bnnbench.core.codes import ActivationCode, WeightCode, static_code
 
 # DravenALG/ReSTE@42904d1 (model/binary_module/binarized_modules.py, utils/arguments.py)
 T, O_END = 1.5, 3.0
@@ -75,8 +71,6 @@ class ReSTEWeight(_Anneal, WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits W >= 0, scale E = mean|W| of the layer for every output channel."""
-        from bnnbench.export.codes import WeightCode
-
         w = w.detach().float()
         return WeightCode(w, w.abs().mean().expand(w.shape[0]).clone())
 
@@ -104,6 +98,4 @@ class ReSTE(_Anneal, ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)

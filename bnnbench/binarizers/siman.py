@@ -17,7 +17,7 @@ from bnnbench.binarizers.weights import (
     channel_stats,
     standardize_grad,
 )
-from bnnbench.elementwise import per_sample
+from bnnbench.core.elementwise import per_sample
 
 _FAN_IN = (1, 2, 3)
 

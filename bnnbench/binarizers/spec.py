@@ -10,7 +10,7 @@ from typing import Any
 from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, WeightBinarizer
-from bnnbench.registry import check_keys
+from bnnbench.core.registry import check_keys
 
 
 @dataclass(frozen=True)

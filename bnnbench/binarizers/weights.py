@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bnnbench.binarizers.ste import ede_grad, ede_schedule, identity_sign
-from bnnbench.registry import WEIGHT_BINARIZERS
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import WeightCode
-
+from bnnbench.core.codes import WeightCode
+from bnnbench.core.registry import WEIGHT_BINARIZERS
 
 _FAN_IN = (1, 2, 3)  # statistics per output channel over (C_in/g, k, k), grouped convs included
 
@@ -104,7 +101,7 @@ class WeightBinarizer(nn.Module):
         return None
 
     def export_code(self, w: Tensor) -> WeightCode | None:
-        """The binary form of `w` as sign source, scale and offset (`bnnbench.export.codes`); None: no export rule."""
+        """The binary form of `w` as sign source, scale and offset (`bnnbench.core.codes`); None: no export rule."""
         return None
 
     def bind(self, weight: Tensor) -> None:
@@ -137,8 +134,6 @@ class LearnedScaleWeight(WeightBinarizer):
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits `sign_source(W)` >= 0, scale `scale(W)` (alpha, or alpha times an analytic factor);
         an unbound binarizer answers for a bound copy."""
-        from bnnbench.export.codes import WeightCode
-
         bound = self
         if not hasattr(self, "alpha"):
             bound = copy.deepcopy(self)
@@ -173,8 +168,6 @@ class SignWeight(WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits W >= 0, scale 1."""
-        from bnnbench.export.codes import WeightCode
-
         return WeightCode(w.detach().float(), torch.ones(w.shape[0]))
 
 
@@ -199,8 +192,6 @@ class MeanAbsWeight(WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits W >= 0, scale mean|W| per output channel."""
-        from bnnbench.export.codes import WeightCode
-
         w = w.detach().float()
         return WeightCode(w, mean_abs(w).reshape(-1))
 
@@ -275,8 +266,6 @@ class AdaBinWeight(WeightBinarizer):
     @torch.no_grad()
     def export_code(self, w: Tensor) -> WeightCode:
         """Bits (W - beta_w) / alpha_w >= 0, scale alpha_w, offset beta_w."""
-        from bnnbench.export.codes import WeightCode
-
         alpha, beta = self.stats(w.detach().float())
         return WeightCode((w.detach().float() - beta) / alpha, alpha.reshape(-1), beta.reshape(-1))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -12,11 +11,8 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import clip_ste
 from bnnbench.binarizers.weights import WEIGHT_BINARIZERS, MeanAbsWeight
-from bnnbench.elementwise import per_sample
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
-
+from bnnbench.core.codes import ActivationCode, static_code
+from bnnbench.core.elementwise import per_sample
 
 
 @WEIGHT_BINARIZERS.register("xnor")
@@ -67,8 +63,6 @@ class XNOR(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode | None:
         """Bits x >= 0, levels +-1; None with `scale` (a per-pixel scale has no packed form here)."""
-        from bnnbench.export.codes import static_code
-
         return None if self.scale else static_code(lambda t: t >= 0, self.channels)
 
 

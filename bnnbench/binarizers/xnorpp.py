@@ -3,8 +3,6 @@ times XNOR's analytic weight scale as the first author's library does it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
@@ -12,10 +10,7 @@ from bnnbench.binarizers.base import ActivationBinarizer
 from bnnbench.binarizers.registry import BINARIZERS
 from bnnbench.binarizers.ste import clip_ste
 from bnnbench.binarizers.weights import _FAN_IN, WEIGHT_BINARIZERS, LearnedScaleWeight
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
-
+from bnnbench.core.codes import ActivationCode, static_code
 
 
 def _centred(w: Tensor, center: bool) -> Tensor:
@@ -108,8 +103,6 @@ class XNORPP(ActivationBinarizer):
     @torch.no_grad()
     def export_code(self) -> ActivationCode:
         """Bits x >= 0, levels +-1 (the surrogate only changes the backward)."""
-        from bnnbench.export.codes import static_code
-
         return static_code(lambda t: t >= 0, self.channels)
 
 

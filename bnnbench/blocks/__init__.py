@@ -8,7 +8,7 @@ from typing import Any
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options, option_names, slot_groups
-from bnnbench.registry import import_submodules, parse_component
+from bnnbench.core.registry import import_submodules, parse_component
 
 
 def build(

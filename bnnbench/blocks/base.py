@@ -77,7 +77,7 @@ class Block(nn.Module):
             self.bn = nn.BatchNorm2d(out_channels)
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
-        """Elementwise FLOPs of the block's own bypass arithmetic (`bnnbench.elementwise`); its
+        """Elementwise FLOPs of the block's own bypass arithmetic (`bnnbench.core.elementwise`); its
         binarizers and activations declare theirs, BN is counted apart: none here."""
         return 0
 

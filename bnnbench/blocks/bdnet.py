@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
 from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.bypass import broadcast, match_spatial
-from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
+from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import per_sample, pooled
-
-if TYPE_CHECKING:
-    from bnnbench.export.codes import ActivationCode
+from bnnbench.core.codes import ActivationCode
+from bnnbench.core.elementwise import per_sample, pooled
 
 DUALS = ("dw", "all", "none")
 
@@ -90,28 +87,6 @@ class DualConv(nn.Module):
         """beta_1 y_1 + beta_2 y_2: two multiplies and an add per output element."""
         return 3 * per_sample(out_shape)
 
-    def export_module(self, path: str = "", **options: Any) -> nn.Module | None:
-        """Export rule: two packed convs, beta_i folded into each epilogue, the first added as the
-        second's residual (None when the convs are not binary BinaryConv2d: they stay as they are)."""
-        from bnnbench.export.rules import child_path, pack_conv
-
-        if not all(isinstance(c, BinaryConv2d) and c.binary for c in (self.conv1, self.conv2)):
-            return None
-        first = pack_conv(self.conv1, None, child_path(path, "conv1"), out_scale=self.beta1, **options)
-        second = pack_conv(self.conv2, None, child_path(path, "conv2"), out_scale=self.beta2, **options)
-        return PackedDualConv(first, second)
-
-
-class PackedDualConv(nn.Module):
-    """Exported `DualConv`: beta_1 conv_1(x) + beta_2 conv_2(x) as two packed convs, summed in
-    the second's epilogue."""
-
-    def __init__(self, first: nn.Module, second: nn.Module) -> None:
-        super().__init__()
-        self.first, self.second = first, second
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.second(x, residual=self.first(x).float()).to(x.dtype)
 
 
 def _conv(

@@ -12,8 +12,8 @@ from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.bypass import cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import channel_fusion, per_sample, pooled
-from bnnbench.timestep import timestep_group
+from bnnbench.core.elementwise import channel_fusion, per_sample, pooled
+from bnnbench.core.timestep import timestep_group
 
 DEFAULT_GROUPS = 5  # BI-DiffSR's K (`dynamic_group`)
 
@@ -62,7 +62,7 @@ class BIDiffSRBlock(Block):
     """BI-DiffSR's binary unit BIConv: TaA_g(conv(B(x))) + x, no BN, TaA_g an RPReLU per group.
 
     Chen et al. 2024; zhengchen1999/BI-DiffSR@b95eb3a, unet_BI_DiffSR_arch.py (`BIConv`). The
-    timestep group g is read from `bnnbench.timestep` (group 0 outside a diffusion model). The
+    timestep group g is read from `bnnbench.core.timestep` (group 0 outside a diffusion model). The
     activation binarizer is any bnnbench binarizer (`bidiffsr` adds the per-group shift TaR).
     Where the slot changes the
     stride or the width (not in BI-DiffSR's UNet, whose BIConvs keep both) the bypass is

@@ -11,7 +11,7 @@ from bnnbench.blocks.bypass import match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import per_sample, pooled
+from bnnbench.core.elementwise import per_sample, pooled
 
 
 @BLOCKS.register("bireal")

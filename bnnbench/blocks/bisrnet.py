@@ -12,7 +12,7 @@ from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.layers import RPReLU
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import per_sample, pooled
+from bnnbench.core.elementwise import per_sample, pooled
 
 
 class BiSRUnit(nn.Module):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.bypass import GROUPINGS, cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import channel_fusion, per_sample, pooled
+from bnnbench.core.elementwise import channel_fusion, per_sample, pooled
 
 
 @BLOCKS.register("cfb")
@@ -47,23 +46,3 @@ class CFBBlock(Block):
             + per_sample(out_shape)
         )
 
-    def export_module(self, path: str = "", **options: Any) -> nn.Module | None:
-        """Export rule: the packed conv folds the BN and adds the bypass in its epilogue (None: conv alone)."""
-        from bnnbench.export.rules import child_path, fold_bn
-
-        conv = fold_bn(self.conv, self.bn, child_path(path, "conv"), **options)
-        return None if conv is None else PackedCFBBlock(conv, self.stride, self.out_channels, self.grouping)
-
-
-class PackedCFBBlock(nn.Module):
-    """Exported `cfb` block: packed conv with BN folded, the CFB bypass added in its epilogue."""
-
-    def __init__(self, conv: nn.Module, stride: int, out_channels: int, grouping: str) -> None:
-        super().__init__()
-        self.conv, self.stride, self.out_channels, self.grouping = conv, stride, out_channels, grouping
-
-    def forward(self, x: Tensor) -> Tensor:
-        """BN(conv(B(x))) + CFB(AvgPool(x)), with BN and the bypass add in the conv's epilogue."""
-        size = self.conv.output_size(x.shape[2], x.shape[3])
-        bypass = cfb(match_spatial(x, self.stride, size), self.out_channels, self.grouping)
-        return self.conv(x, residual=bypass.float()).to(x.dtype)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from bnnbench.blocks.base import Block, conv_factory
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options
-from bnnbench.registry import parse_component
+from bnnbench.core.registry import parse_component
 
 DEFAULT_TAU = 2
 DEFAULT_GROUPS = 1

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
-from bnnbench.elementwise import per_sample
+from bnnbench.core.elementwise import per_sample
 
 ACTIVATIONS = ("rprelu", "maxout", "prelu", "relu", "none")
 

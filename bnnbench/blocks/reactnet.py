@@ -13,7 +13,7 @@ from bnnbench.blocks.bypass import broadcast, cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
-from bnnbench.elementwise import channel_fusion, pooled
+from bnnbench.core.elementwise import channel_fusion, pooled
 
 
 @BLOCKS.register("reactnet")

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from bnnbench.registry import BLOCKS
+from bnnbench.core.registry import BLOCKS
 
 _SLOT = ("self", "in_channels", "out_channels", "kernel_size", "stride", "padding", "groups", "binarizer")
 

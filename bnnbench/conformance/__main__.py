@@ -53,7 +53,7 @@ def print_rows(rows: list[Row]) -> None:
     """The table: method, quantity, max |difference|, status, note."""
     from rich.table import Table
 
-    from bnnbench.summary import console
+    from bnnbench.core.console import console
 
     table = Table(title="bnnbench vs the authors' code (float64, CPU)")
     for col in ("method", "quantity", "max |diff|", "status", "note"):
@@ -91,6 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from bnnbench.errors import guarded
+    from bnnbench.core.errors import guarded
 
     sys.exit(guarded(main))

@@ -67,7 +67,7 @@ def write_golden(folder: Path, method: str, case: Case, theirs: Result, commit: 
 
 def check_golden(path: Path) -> list[Row]:
     """Run bnnbench's side on a golden file's case and compare with the authors' stored quantities."""
-    from bnnbench.checkpoint import load_checkpoint
+    from bnnbench.core.checkpoint import load_checkpoint
 
     golden = load_checkpoint(path, "golden")
     method = golden["method"]

@@ -166,7 +166,7 @@ def bidiffsr_case() -> Case:
 
 def bidiffsr_ours(case: Case) -> Result:
     from bnnbench.blocks.bidiffsr import GroupRPReLU
-    from bnnbench.timestep import diffusion_timestep
+    from bnnbench.core.timestep import diffusion_timestep
 
     def params(block: nn.Module, conv: BinaryConv2d) -> None:
         _set(conv.binarizer.shift, case["shift"])

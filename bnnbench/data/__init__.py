@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bnnbench.core.registry import DATASETS, import_submodules
 from bnnbench.data.base import BaseDataModule
 from bnnbench.data.info import DataInfo
-from bnnbench.registry import DATASETS, import_submodules
 
 
 def build(name: str, **kwargs: Any) -> BaseDataModule:

@@ -63,7 +63,7 @@ def scan(dm: Any, name: str = "data") -> int:
     one. Returns how many items were read (0 when every split was in the cache)."""
     from rich.console import Console
 
-    from bnnbench.progress import progress
+    from bnnbench.core.progress import progress
 
     read = 0
     for split, ds in _datasets(dm):

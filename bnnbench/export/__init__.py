@@ -8,16 +8,17 @@
 
 `export` returns a deep copy in eval mode (the input model is untouched) in which every binary
 `BinaryConv2d` is a `PackedConv` holding its weights as 1-bit int32 words plus per-channel
-floats. The rules live beside what they export (`bnnbench.export.rules`): each activation and
-weight binarizer writes its own code (`export_code`), and a module may replace itself
-(`export_module`): `plain` / `cfb` blocks fold their BN into the kernel epilogue's scale and
+floats. Each activation and weight binarizer writes its own code (`export_code`, in the vocabulary
+of `bnnbench.core.codes`), and a block's packing rule is registered for its class here
+(`bnnbench.export.blocks`, `@packs(PlainBlock)`; training code never imports this package):
+`plain` / `cfb` blocks fold their BN into the kernel epilogue's scale and
 bias (cfb adds its bypass there too), BD-Net's 1.58-bit dual conv becomes two packed convs with
 its output scales folded; any other binary conv is packed alone; real layers stay as they are.
 A binarizer without an export rule raises `UnsupportedExport` naming the module; so do dilated
 convs (the kernels have no dilation).
 
 Equivalence with the trained model in eval mode: each packed bit equals training's sign bit
-for bit (`bnnbench.export.thresholds`), so a layer differs from its float original only by
+for bit (`bnnbench.core.thresholds`), so a layer differs from its float original only by
 float reassociation (integer count times folded scale vs float sums, BN folded): about 1e-6
 relative. Through a deep network such a difference can flip the sign of an activation lying
 within that margin of its threshold, which then moves the following layers; the tests ask for
@@ -44,7 +45,7 @@ DAB with scale="none" has no per-channel scale: fully on bits.
 Module trick: `bnnbench.export(model)` works because this package's module object has its
 class swapped for a ModuleType subclass whose `__call__` forwards to `export` (and
 `bnnbench.__getattr__` imports it lazily). `python -m bnnbench.export` runs `__main__`, which
-rebuilds a run's model through `bnnbench.job` (`run_model`); importing the package imports
+rebuilds a run's model through `bnnbench.run.job` (`run_model`); importing the package imports
 neither Hydra nor OmegaConf.
 """
 
@@ -58,9 +59,9 @@ from typing import Any
 from torch import nn
 
 from bnnbench.binarizers.base import ActivationBinarizer
-from bnnbench.blocks.bdnet import PackedDualConv
-from bnnbench.blocks.cfb import PackedCFBBlock
-from bnnbench.export.codes import UnsupportedExport
+from bnnbench.core.codes import UnsupportedExport
+from bnnbench.export.blocks.bdnet import PackedDualConv
+from bnnbench.export.blocks.cfb import PackedCFBBlock
 from bnnbench.export.layers import CHANNEL_SCALE_MODES, PackedConv
 from bnnbench.export.report import export_report, model_bytes
 from bnnbench.export.rules import export_modules, pack_conv

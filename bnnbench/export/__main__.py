@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bnnbench.core.keyvalue import UsageError, parse_key_values, run_main
 from bnnbench.export import export, export_report
-from bnnbench.keyvalue_cli import UsageError, parse_key_values, run_main
 
 USAGE = (
     "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
@@ -73,7 +73,7 @@ def _positive(args: dict[str, str], key: str) -> int | None:
 
 def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     """Rebuild the run's model, load the checkpoint, export, save the packed model and the report."""
-    from bnnbench.export.run_model import load_run_model
+    from bnnbench.run.run_model import load_run_model
 
     bench = _flag(args, "bench", "false")
     batch, repeat, threads = (_positive(args, k) for k in ("bench_batch", "bench_repeat", "threads"))

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnbench.export.codes import DABStats
+from bnnbench.core.codes import DABStats
 from bnnbench.kernels import PackedBinaryConv2d, binarize_pack, packed_conv2d, unpack_weights
 from bnnbench.kernels.packing import pack_bits_last
 

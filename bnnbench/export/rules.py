@@ -1,10 +1,10 @@
 """Export rules: which trained module becomes which packed one, walking a model.
 
-- Module rules live beside the module they export: a module whose class has an
-  `export_module(path, **options)` method is asked first and returns its packed replacement,
-  or None to be kept and looked inside. `plain` and `cfb` fold their BN into the epilogue
-  (`bnnbench.blocks.plain`, `bnnbench.blocks.cfb`), BD-Net's dual conv folds its two output
-  scales (`bnnbench.blocks.bdnet`).
+- Module rules are registered FOR a training class (`@packs(PlainBlock)`, bitorch's rule:
+  training code never imports its deployment form), one file per block in
+  `bnnbench.export.blocks`: a rule returns the module's packed replacement, or None to keep it
+  and look inside. `plain` and `cfb` fold their BN into the epilogue, BD-Net's dual conv folds
+  its two output scales. A subclass uses its nearest registered base's rule.
 - Conv rule (generic): any other binary `BinaryConv2d` becomes a `PackedConv` computing
   exactly what it did (conv bias included, nothing folded), whatever holds it. Its codes come
   from the binarizers themselves (`export_code` of the activation and weight binarizer).
@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.export.codes import ActivationCode, UnsupportedExport, WeightCode
+from bnnbench.core.codes import ActivationCode, UnsupportedExport, WeightCode
 from bnnbench.export.layers import PackedConv
 from bnnbench.kernels import PackedBinaryConv2d, pack_weights
 
@@ -125,7 +126,7 @@ def _activation_code(conv: BinaryConv2d, path: str) -> ActivationCode:
     code = rule() if rule is not None else None
     if code is None:
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: its activation binarizer has no export "
-                                "rule (give its class an `export_code` method, see bnnbench.export.codes)")
+                                "rule (give its class an `export_code` method, see bnnbench.core.codes)")
     return code
 
 
@@ -134,7 +135,7 @@ def _weight_code(conv: BinaryConv2d, path: str) -> WeightCode:
     code = rule(conv.weight) if rule is not None else None
     if code is None:
         raise UnsupportedExport(f"cannot export {_describe(conv, path)}: its weight binarizer has no export "
-                                "rule (give its class an `export_code` method, see bnnbench.export.codes)")
+                                "rule (give its class an `export_code` method, see bnnbench.core.codes)")
     return code
 
 
@@ -151,9 +152,30 @@ def fold_bn(conv: nn.Module, bn: nn.Module | None, path: str, **options: Any) ->
     return pack_conv(conv, bn, path, **options)
 
 
+# training class -> its packing rule (module, path, **options) -> replacement or None
+PACKING_RULES: dict[type, Callable[..., nn.Module | None]] = {}
+
+
+def packs(cls: type) -> Callable[[Callable[..., nn.Module | None]], Callable[..., nn.Module | None]]:
+    """Decorator registering a packing rule for the training class `cls` (and its subclasses)."""
+
+    def deco(rule: Callable[..., nn.Module | None]) -> Callable[..., nn.Module | None]:
+        if cls in PACKING_RULES:
+            raise ValueError(f"{cls.__name__} already has a packing rule ({PACKING_RULES[cls].__qualname__})")
+        PACKING_RULES[cls] = rule
+        return rule
+
+    return deco
+
+
+def packing_rule(module: nn.Module) -> Callable[..., nn.Module | None] | None:
+    """The rule registered for the nearest class of `module`'s MRO, or None."""
+    return next((PACKING_RULES[k] for k in type(module).__mro__ if k in PACKING_RULES), None)
+
+
 def _rule(module: nn.Module, path: str, options: dict) -> nn.Module | None:
     """The replacement of `module`, or None to keep it and look inside."""
-    own = getattr(type(module), "export_module", None)
+    own = packing_rule(module)
     if own is not None:
         packed = own(module, path, **options)
         if packed is not None:
@@ -193,4 +215,4 @@ def export_modules(model: nn.Module, **options) -> nn.Module:
     return model
 
 
-__all__ = ["child_path", "export_modules", "fold_bn", "foldable_bn", "pack_conv"]
+__all__ = ["PACKING_RULES", "child_path", "export_modules", "fold_bn", "foldable_bn", "pack_conv", "packing_rule", "packs"]

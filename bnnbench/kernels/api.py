@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from bnnbench.kernels import cpu
-from bnnbench.kernels.backend import MAX_INT32_OFFSET, MAX_KERNEL, resolve_backend
+from bnnbench.kernels.backend import resolve_backend
+from bnnbench.kernels.limits import MAX_INT32_OFFSET, MAX_KERNEL
 from bnnbench.kernels.packing import (
     check_threshold,
     num_words,

@@ -31,9 +31,6 @@ import os
 import torch
 
 BACKENDS = ("auto", "triton", "cpu", "reference", "float")
-# Limits of the Triton conv path (tap rows / columns are int32 bit masks; offsets are int32).
-MAX_KERNEL = 32
-MAX_INT32_OFFSET = 2**31 - 1
 
 
 @functools.lru_cache(maxsize=1)

@@ -40,7 +40,7 @@ import torch
 import triton
 import triton.language as tl
 
-from bnnbench.kernels.backend import MAX_INT32_OFFSET, MAX_KERNEL
+from bnnbench.kernels.limits import MAX_INT32_OFFSET, MAX_KERNEL
 
 
 @triton.jit

@@ -6,13 +6,13 @@ from typing import Any
 
 from torch import nn
 
-from bnnbench.compat import check_block_in_model
-from bnnbench.registry import MODELS, import_submodules
+from bnnbench.core.registry import MODELS, import_submodules
+from bnnbench.models.compat import check_block_in_model
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:
     """Build the model registered as `name` (e.g. "convnext_upernet", "smp"); a block that
-    cannot work in it (see `bnnbench.compat`) is refused before anything is built."""
+    cannot work in it (see `bnnbench.models.compat`) is refused before anything is built."""
     check_block_in_model(kwargs.get("block"), MODELS.check(name))
     return MODELS.build(name, **kwargs)
 

@@ -36,7 +36,7 @@ TRUNK_SLOTS = 12  # 3x3 conv slots of stages 1-3 (2 basic blocks x 2 convs each)
 def load_trunk(resnet: ResNet, path: str) -> None:
     """Load the stem and stages of a bnnbench `resnet18` classification checkpoint (its
     classifier head is left out); a mismatch names the keys that differ."""
-    from bnnbench.checkpoint import read_state_dict
+    from bnnbench.core.checkpoint import read_state_dict
 
     state = {k: v for k, v in read_state_dict(path, "model.backbone_ckpt").items() if not k.startswith("head.")}
     own = {k: v for k, v in resnet.state_dict().items() if not k.startswith("head.")}

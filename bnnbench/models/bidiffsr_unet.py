@@ -24,7 +24,7 @@ group norms keep their groups inside a replica; features are tiled into replicas
 real -> binary boundary (stem, attention, real levels into CP-Up) and averaged back at every
 binary -> real one.
 
-The model publishes its timestep (`bnnbench.timestep`) around its forward pass, so that
+The model publishes its timestep (`bnnbench.core.timestep`) around its forward pass, so that
 timestep-aware binarizers and blocks (`bidiffsr`) find their group without knowing the model.
 """
 
@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.core.timestep import diffusion_timestep
 from bnnbench.models import MODELS
 from bnnbench.models.layers import BlockChoice, Expand, Readout, replica_cat
-from bnnbench.timestep import diffusion_timestep
 
 Slot = Callable[..., nn.Module]  # (in_ch, out_ch, kernel, stride, padding) -> conv unit
 

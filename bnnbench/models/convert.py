@@ -25,8 +25,8 @@ from torch import nn
 from bnnbench import blocks
 from bnnbench.blocks.base import Block
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
-from bnnbench.compat import ES_IN_CONVERTED, IncompatibleError, expandable_models
-from bnnbench.registry import BLOCKS, parse_component
+from bnnbench.core.registry import BLOCKS, parse_component
+from bnnbench.models.compat import ES_IN_CONVERTED, IncompatibleError, expandable_models
 
 
 def _square(value: Any, what: str, name: str) -> Any:

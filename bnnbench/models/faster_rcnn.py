@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
-from bnnbench.complexity import repeated
+from bnnbench.core.complexity import repeated
 from bnnbench.models.layers import BlockChoice, Readout
 
 COST_ROIS = 300  # RoIs per image at test time (BiDet's RPN post-NMS top-n): the head's cost is per RoI
@@ -150,7 +150,7 @@ class ScoreKeepingRPN(RegionProposalNetwork):
 
 class BinaryFasterRCNN(FasterRCNN):
     """torchvision's FasterRCNN (loss dict in train mode, detections in eval mode) with the
-    forward pass `bnnbench.complexity.count` measures: trunk and RPN on the given input, the
+    forward pass `bnnbench.core.complexity.count` measures: trunk and RPN on the given input, the
     RoI head on exactly `cost_rois` RoIs (the transform's resize and normalisation skipped)."""
 
     cost_rois: int = COST_ROIS

@@ -13,9 +13,9 @@ from bnnbench import blocks
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS, block_options
-from bnnbench.elementwise import per_sample
+from bnnbench.core.elementwise import per_sample
+from bnnbench.core.registry import parse_component
 from bnnbench.models import layer_schedule
-from bnnbench.registry import parse_component
 
 READOUTS = ("first", "mean")
 

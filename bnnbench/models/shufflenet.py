@@ -9,10 +9,10 @@ from typing import Any
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.core.registry import parse_component
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, ClassifierHead, expanded_stem, is_cifar_size
 from bnnbench.models.layers import activation_layer, replica_cat
-from bnnbench.registry import parse_component
 
 # ShuffleNet V1 Table 1: output widths of stages 2-4 for each number of groups g (1x)
 STAGE_WIDTHS: dict[int, tuple[int, int, int]] = {

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.checkpoint import load_weights, read_state_dict
+from bnnbench.core.checkpoint import load_weights, read_state_dict
 from bnnbench.models import MODELS
 from bnnbench.models.convert import convert
 from bnnbench.models.heads import check_head

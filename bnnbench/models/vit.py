@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.linear import TokenSlot
+from bnnbench.core.registry import parse_component
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import is_cifar_size
 from bnnbench.models.layers import READOUTS, BlockChoice
-from bnnbench.registry import parse_component
 
 BlockLike = str | Mapping[str, Any]
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from bnnbench.errors import guarded
+from bnnbench.core.errors import guarded
 from bnnbench.report.cli import main
 
 sys.exit(guarded(main))  # an error: one line, exit 2 (--debug: the traceback)

@@ -13,7 +13,7 @@ import yaml
 from bnnbench.metrics.robustness import cells, mce
 from bnnbench.report.convergence import job_slope
 from bnnbench.report.paper_tables import PaperTable, Row
-from bnnbench.sweep import COMPONENTS, collect
+from bnnbench.run.sweep import COMPONENTS, collect
 
 
 @dataclass

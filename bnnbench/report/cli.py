@@ -91,6 +91,6 @@ def upload_report(logger: dict, group: str, table, rows, dataset: str, images, s
 
 
 if __name__ == "__main__":
-    from bnnbench.errors import guarded
+    from bnnbench.core.errors import guarded
 
     sys.exit(guarded(main))  # an error: one line, exit 2 (--debug: the traceback)

@@ -8,7 +8,7 @@ import math
 
 from bnnbench.report.aggregate import ReportRow
 from bnnbench.report.paper_tables import PaperTable
-from bnnbench.summary import human
+from bnnbench.run.summary import human
 
 FORMATS = ("md", "csv", "latex")
 

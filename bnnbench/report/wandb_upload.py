@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bnnbench.loggers import wandb_logged_in
+from bnnbench.run.loggers import wandb_logged_in
 
 
 def upload(logger_cfg: dict[str, Any], group: str, title: str, head: list[str], body: list[list[str]],

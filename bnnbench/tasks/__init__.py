@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnnbench.registry import TASKS, import_submodules
+from bnnbench.core.registry import TASKS, import_submodules
 
 
 def build(name: str, **kwargs: Any) -> Any:

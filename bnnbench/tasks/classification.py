@@ -26,7 +26,7 @@ def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
 def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path) -> nn.Module:
     """Build MODELS[`model`](**kwargs) and load the weights at the local path `ckpt` (strict)."""
     from bnnbench import models  # the task package does not import models at import time
-    from bnnbench.checkpoint import load_weights
+    from bnnbench.core.checkpoint import load_weights
 
     teacher = models.build(model, **dict(kwargs or {}))
     load_weights(teacher, ckpt, "task.teacher_ckpt")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bnnbench.registry import check_keys
+from bnnbench.core.registry import check_keys
 
 # the defaults of each optimizer; conf/optimizer/<name>.yaml holds the same values (a test checks)
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {

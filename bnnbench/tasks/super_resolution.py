@@ -199,7 +199,7 @@ class SuperResolutionTask(BaseTask):
     def on_test_epoch_start(self) -> None:
         """Say once why LPIPS is missing, if it is."""
         if not self._lpips:
-            from bnnbench.summary import console
+            from bnnbench.core.console import console
 
             console.print(self.lpips_note, highlight=False, soft_wrap=True)
 

@@ -28,7 +28,7 @@ BINARIZERS = ["fp", "bnn", "reactnet", "adabin", "bisrnet", "dab", "xnor", "xnor
               "dorefa", "rbnn", "siman", "reste", "insta"]
 COMPOSED = "dab-composed"  # DAB + CFB as plain torch ops (composed.py)
 COMPILE = "+compile"
-GOAL = 1.3  # every binarizer within 1.3x fp's step time and saved-activation memory (issue 12)
+GOAL = 1.3  # every binarizer within 1.3x fp's step time and saved-activation memory
 
 
 def worker(name: str, batch: int, steps: int, size: int, device: str) -> dict:

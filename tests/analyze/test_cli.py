@@ -12,9 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bnnbench import job
 from bnnbench.analyze.cli import main
-from bnnbench.cli import CONFIG_PATH, run
+from bnnbench.run import job
+from bnnbench.run.execute import run
+from bnnbench.run.settings import CONFIG_PATH
 
 TINY = [
     "task=cls", "data=gen_cls", "model=resnet20", "model.widths=[4,8,8]", "model.depths=[1,1,1]",

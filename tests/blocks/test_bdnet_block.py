@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 import bnnbench.blocks as K
-from bnnbench import complexity
 from bnnbench.blocks.bdnet import DualConv
+from bnnbench.core import complexity
 
 
 def _set(p, values):

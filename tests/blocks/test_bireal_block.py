@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import bnnbench.blocks as K
-from bnnbench import complexity
+from bnnbench.core import complexity
 
 
 def test_identity_shortcut():

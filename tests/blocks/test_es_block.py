@@ -5,8 +5,8 @@ import torch
 
 import bnnbench.binarizers as B
 import bnnbench.blocks as K
-from bnnbench import complexity
 from bnnbench.blocks.es import ExpandShrinkConv
+from bnnbench.core import complexity
 
 
 @pytest.mark.parametrize(("tau", "g"), [(2, 1), (4, 2), (2, 4)])

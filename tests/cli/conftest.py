@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bnnbench.cli import CONFIG_PATH
+from bnnbench.run.settings import CONFIG_PATH
 
 TINY = [
     "model.dims=[8,16,16,16]",

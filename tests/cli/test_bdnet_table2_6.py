@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bnnbench import job
 from bnnbench.blocks.bdnet import BDNetBlock, DualConv
 from bnnbench.blocks.layers import Maxout, RPReLU
+from bnnbench.run import job
 
 from .conftest import make_cfg
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from bnnbench import complexity, job
+from bnnbench.core import complexity
+from bnnbench.run import job
 
 from .conftest import make_cfg
 

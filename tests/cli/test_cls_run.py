@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bnnbench.cli import run
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 

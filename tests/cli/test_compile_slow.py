@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bnnbench.cli import run
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench.cli import CONFIG_PATH, validate
 from bnnbench.report import build_rows, load_table
 from bnnbench.report.cli import main as report_main
+from bnnbench.run.settings import CONFIG_PATH, validate
 
 from .conftest import make_cfg
 

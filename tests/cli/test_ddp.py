@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from bnnbench.cli import processes, run, set_threads
+from bnnbench.run.execute import run
+from bnnbench.run.settings import processes, set_threads
 
 from .conftest import TINY, make_cfg
 
@@ -51,7 +52,7 @@ def test_threads_are_shared_by_the_ranks_and_syncbatchnorm_is_turned_off_on_the_
         assert set_threads("auto", 2) == max(1, cores // 2)
     finally:
         set_threads("auto")
-    from bnnbench.cli import check_sync_batchnorm
+    from bnnbench.run.settings import check_sync_batchnorm
 
     cfg = {"accelerator": "cpu", "sync_batchnorm": True}
     check_sync_batchnorm(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bnnbench.cli import run
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 from .test_run import KillAfterEpoch, Killed

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench import job
-from bnnbench.cli import CONFIG_PATH, run
-from bnnbench.registry import MODELS, TASKS
+from bnnbench.core.registry import MODELS, TASKS
+from bnnbench.run import job
+from bnnbench.run.execute import run
+from bnnbench.run.settings import CONFIG_PATH
 from bnnbench.tasks.optim import OPTIMIZER_DEFAULTS
 
 from .conftest import make_cfg
@@ -109,7 +110,7 @@ def test_a_component_file_holds_the_code_defaults(group, option):
     import bnnbench.data  # noqa: F401
     import bnnbench.models  # noqa: F401
     import bnnbench.tasks  # noqa: F401
-    from bnnbench.registry import BINARIZERS, BLOCKS, DATASETS
+    from bnnbench.core.registry import BINARIZERS, BLOCKS, DATASETS
 
     registry = {"data": DATASETS, "binarizer": BINARIZERS, "block": BLOCKS, "task": TASKS, "model": MODELS}[group]
     raw = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}

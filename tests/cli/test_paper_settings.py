@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench import job
-from bnnbench.cli import CONFIG_PATH, validate
+from bnnbench.run import job
+from bnnbench.run.settings import CONFIG_PATH, validate
 
 from .conftest import make_cfg
 
@@ -126,7 +126,7 @@ def _write_nyu(root: Path) -> None:
     ("bidense_table4", "+experiment/table4=no_cfb", "ade20k"),
 ])
 def test_bidense_recipes_run_one_step_on_their_real_data_layouts(experiment, row, data, tmp_path):
-    from bnnbench.cli import run
+    from bnnbench.run.execute import run
     from tests.data.test_ade20k import _write_ade
     from tests.data.test_voc import _write_voc
 
@@ -147,7 +147,7 @@ def test_bidense_recipes_run_one_step_on_their_real_data_layouts(experiment, row
 
 def test_bidense_table4_counts_elementwise_work_so_its_ablation_rows_differ_in_ops():
     """BiDense Table 4's OPs column differs per row (5.24 G without thresholds, 5.37 G full)."""
-    from bnnbench.cli import count_only
+    from bnnbench.run.execute import count_only
 
     ops = {}
     for row in ("full", "no_threshold"):

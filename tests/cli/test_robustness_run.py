@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from bnnbench.cli import run
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 

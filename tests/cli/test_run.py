@@ -10,8 +10,8 @@ import pytest
 from lightning.pytorch.callbacks import Callback
 
 from bnnbench import data
-from bnnbench.cli import run
-from bnnbench.registry import UnknownNameError
+from bnnbench.core.registry import UnknownNameError
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 

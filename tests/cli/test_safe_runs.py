@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench import sweep
-from bnnbench.cli import run, validate
-from bnnbench.folder_lock import LOCK_NAME, FolderBusyError, FolderLock
+from bnnbench.run import sweep
+from bnnbench.run.execute import run
+from bnnbench.run.folder_lock import LOCK_NAME, FolderBusyError, FolderLock
+from bnnbench.run.settings import validate
 
 from .conftest import TINY, make_cfg
 
@@ -96,7 +97,7 @@ def _fake_sweep(root: Path) -> Path:
 
 
 def test_an_interrupted_sweep_names_the_killed_job_and_the_one_never_started(tmp_path, capsys):
-    """Issue item 6: `python -m bnnbench.sweep` reads the job list; exit 1 unless all finished."""
+    """Issue item 6: `python -m bnnbench.run.sweep` reads the job list; exit 1 unless all finished."""
     assert sweep.main([str(_fake_sweep(tmp_path))]) == 1
     out = capsys.readouterr().out
     assert "incomplete seed-1" in out and "killed?" in out
@@ -142,7 +143,7 @@ def test_a_checkpoint_of_another_task_names_the_file_the_run_it_fits_and_this_ru
     """Issue item 11: not "Error(s) in loading state_dict for ClassificationTask: ..."."""
     from omegaconf import OmegaConf
 
-    from bnnbench.checkpoint import CheckpointError
+    from bnnbench.core.checkpoint import CheckpointError
 
     seg_cfg = make_cfg(*QUICK, "logger=none")
     seg = run(seg_cfg, output_dir=tmp_path / "seg")
@@ -159,12 +160,12 @@ def test_a_checkpoint_of_another_task_names_the_file_the_run_it_fits_and_this_ru
     assert "missing model." in text and "unexpected model." in text
 
 
-@pytest.mark.parametrize("module", ["bnnbench.export", "bnnbench.analyze", "bnnbench.report", "bnnbench.sweep"])
+@pytest.mark.parametrize("module", ["bnnbench.export", "bnnbench.analyze", "bnnbench.report", "bnnbench.run.sweep"])
 def test_every_entry_point_gives_one_line_and_exit_2_and_the_traceback_with_debug(module, tmp_path, capsys):
     """Issue item 11: user errors in every entry point, traceback behind --debug (each command's
     `python -m` main, called in-process)."""
     from bnnbench.analyze.cli import main as analyze_main
-    from bnnbench.errors import guarded
+    from bnnbench.core.errors import guarded
     from bnnbench.export.__main__ import main as export_main
     from bnnbench.report.cli import main as report_main
 
@@ -174,7 +175,7 @@ def test_every_entry_point_gives_one_line_and_exit_2_and_the_traceback_with_debu
     mains = {"bnnbench.export": (export_main, [f"ckpt={ckpt}", f"out={tmp_path / 'o.pt'}"]),
              "bnnbench.analyze": (analyze_main, [f"ckpt={ckpt}", "what=entropy"]),
              "bnnbench.report": (lambda a: guarded(report_main, a), [str(_fake_sweep(tmp_path)), "--table", "nope"]),
-             "bnnbench.sweep": (lambda a: guarded(sweep.main, a), [str(ckpt)])}  # a file, not a sweep folder
+             "bnnbench.run.sweep": (lambda a: guarded(sweep.main, a), [str(ckpt)])}  # a file, not a sweep folder
     main, args = mains[module]
     assert main(args) == 2
     captured = capsys.readouterr()

@@ -13,8 +13,8 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from bnnbench.cli import run
 from bnnbench.export.__main__ import main as export_main
+from bnnbench.run.execute import run
 
 from ..data.test_sr_data import write_pairs
 from .conftest import make_cfg

@@ -10,7 +10,7 @@ import sys
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from bnnbench.cli import run
+from bnnbench.run.execute import run
 
 from .conftest import TINY, make_cfg
 

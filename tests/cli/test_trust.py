@@ -12,10 +12,10 @@ import pytest
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from bnnbench import job, naming
 from bnnbench.callbacks import AtomicCheckpointIO, FiniteLoss, NonFiniteLossError
 from bnnbench.callbacks.finite_loss import first_non_finite
-from bnnbench.cli import run
+from bnnbench.run import job, naming
+from bnnbench.run.execute import run
 
 from .conftest import make_cfg
 
@@ -192,7 +192,7 @@ def test_parallel_launcher_runs_a_two_job_sweep(tmp_path):
 def test_slurm_launcher_config_composes():
     from hydra import compose, initialize_config_dir
 
-    from bnnbench.cli import CONFIG_PATH
+    from bnnbench.run.settings import CONFIG_PATH
 
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],

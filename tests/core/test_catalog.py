@@ -1,7 +1,7 @@
 """The method catalogue lists every registry entry with its docstring's first line."""
 
-from bnnbench import catalog
-from bnnbench.registry import BINARIZERS, BLOCKS, WEIGHT_BINARIZERS
+from bnnbench.core.registry import BINARIZERS, BLOCKS, WEIGHT_BINARIZERS
+from bnnbench.run import catalog
 
 
 def test_catalog_lists_every_registered_method_once():

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.complexity import count
+from bnnbench.core.complexity import count
 
 
 def test_regular_3x3_conv_at_56x56():

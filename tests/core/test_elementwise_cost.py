@@ -12,7 +12,7 @@ from bnnbench import models
 from bnnbench.blocks.cfb import CFBBlock
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.blocks.layers import RPReLU
-from bnnbench.complexity import Cost, count
+from bnnbench.core.complexity import Cost, count
 from bnnbench.models.layers import BiasPReLU
 
 

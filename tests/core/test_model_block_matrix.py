@@ -1,10 +1,11 @@
 """Every block in every model: forward and backward on a tiny input; the impossible pairs,
-listed here and in `bnnbench.compat` with their reasons, raise before anything is built."""
+listed here and in `bnnbench.models.compat` with their reasons, raise before anything is built."""
 
 import pytest
 import torch
 
-from bnnbench import blocks, compat, models
+from bnnbench import blocks, models
+from bnnbench.models import compat
 
 DENSE = {"out_channels": 3}
 CLS = {"num_classes": 4, "input_size": (32, 32), "width_mult": 0.125}

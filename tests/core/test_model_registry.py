@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from bnnbench import complexity, models
+from bnnbench import models
+from bnnbench.core import complexity
 
 DENSE = {"out_channels": 5}
 CLS = {"num_classes": 10, "input_size": (32, 32), "width_mult": 0.125}

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from bnnbench.progress import LineProgress, progress
+from bnnbench.core.progress import LineProgress, progress
 
 
 def test_progress_in_a_log_prints_plain_lines():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bnnbench.registry import Registry, UnknownNameError
+from bnnbench.core.registry import Registry, UnknownNameError
 
 
 def test_register_build_names():

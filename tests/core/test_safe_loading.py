@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bnnbench.checkpoint import UNSAFE_ENV, CheckpointError, load_checkpoint, read_state_dict
+from bnnbench.core.checkpoint import UNSAFE_ENV, CheckpointError, load_checkpoint, read_state_dict
 from bnnbench.data.cifar import read_batch
-from bnnbench.schedule_check import schedule_length
+from bnnbench.run.schedule_check import schedule_length
 
 
 class Crafted:
@@ -88,7 +88,7 @@ def test_a_crafted_checkpoint_is_refused_by_the_command_in_one_line_and_exit_2(t
                                      "model.backbone_ckpt", "resume"])
 def test_every_training_path_refuses_a_crafted_checkpoint(tmp_path, setting):
     """The seven checkpoint paths of a run (the CLI's one line and exit 2 are the test above's)."""
-    from bnnbench.cli import run
+    from bnnbench.run.execute import run
     from tests.cli.conftest import TINY, make_cfg
 
     ckpt, marker = crafted_checkpoint(tmp_path)
@@ -112,7 +112,7 @@ def test_export_and_analyze_refuse_with_exit_2(tmp_path, tool):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from bnnbench.cli import CONFIG_PATH
+    from bnnbench.run.settings import CONFIG_PATH
 
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / ".hydra").mkdir()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from bnnbench.core.registry import DATASETS
 from bnnbench.data.corruption import COMMON, CorruptedSet, Corruption, grid
-from bnnbench.registry import DATASETS
 
 # every task's default data, sized down (each sample is at least 32x32, as the corruptions need)
 DEFAULTS = {

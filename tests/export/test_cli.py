@@ -37,11 +37,11 @@ def test_bench_measures_float_and_packed_models_per_layer(tmp_path, capsys):
 
     from omegaconf import OmegaConf
 
-    from bnnbench.cli import run
     from bnnbench.export.layers import PackedConv
     from bnnbench.report.aggregate import ReportRow
     from bnnbench.report.render import cells, header
-    from bnnbench.sweep import collect
+    from bnnbench.run.execute import run
+    from bnnbench.run.sweep import collect
 
     from ..cli.conftest import make_cfg
 

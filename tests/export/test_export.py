@@ -21,8 +21,10 @@ import torch
 from torch import nn
 
 import bnnbench
-from bnnbench import blocks, complexity
+from bnnbench import blocks
 from bnnbench.blocks.conv import BinaryConv2d
+from bnnbench.core import complexity
+from bnnbench.core.thresholds import exact_thresholds
 from bnnbench.export import (
     PackedCFBBlock,
     PackedConv,
@@ -31,7 +33,6 @@ from bnnbench.export import (
     export_report,
     pack_conv,
 )
-from bnnbench.export.thresholds import exact_thresholds
 from bnnbench.kernels import binarize_pack, num_words, unpack_activations
 
 from .conftest import randomize, randomize_binarizer, randomize_bn, tiny_model
@@ -344,7 +345,8 @@ def test_cli_exports_a_trained_checkpoint(tmp_path, monkeypatch, capsys):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from bnnbench.cli import CONFIG_PATH, run
+    from bnnbench.run.execute import run
+    from bnnbench.run.settings import CONFIG_PATH
 
     overrides = [
         "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=16",

@@ -4,7 +4,8 @@ Each case builds a narrow model, randomizes it (`conftest.randomize`), exports i
 the packed model's eval output with the float model's. What cannot be exported is listed
 below with its reason and asserted to raise `UnsupportedExport` with that reason, so that a
 binarizer, weight binarizer or block added without an export rule fails here until it gets
-one (`export_code` on the binarizer, `export_module` on the block) or an entry in the lists.
+one (`export_code` on the binarizer, a `@packs` rule in `bnnbench.export.blocks` for a block that
+needs more than its convs packed alone) or an entry in the lists.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 
 from bnnbench import binarizers, blocks, models
 from bnnbench.binarizers import WEIGHT_BINARIZERS
-from bnnbench.blocks.bdnet import DualConv, PackedDualConv
+from bnnbench.blocks.bdnet import DualConv
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.export import PackedConv, UnsupportedExport, export, export_report
+from bnnbench.export.blocks.bdnet import PackedDualConv
 
 from .conftest import randomize
 
@@ -147,7 +149,7 @@ def test_every_binarizer_has_an_export_rule_or_a_reason():
         has_rule = b.export_code() is not None
         assert has_rule or name in NO_EXPORT_RULE, (
             f"binarizer {name!r} has no export rule: give its class an `export_code` method "
-            "(see bnnbench.export.codes) or list it in NO_EXPORT_RULE (tests/export/test_sweep.py) with the reason"
+            "(see bnnbench.core.codes) or list it in NO_EXPORT_RULE (tests/export/test_sweep.py) with the reason"
         )
         assert not (has_rule and name in NO_EXPORT_RULE), f"{name!r} has an export rule now: remove it from NO_EXPORT_RULE"
     w = torch.randn(4, 2, 3, 3)

@@ -7,7 +7,7 @@ import torch
 
 from bnnbench import models
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.complexity import count
+from bnnbench.core.complexity import count
 
 TINY = {"widths": [8, 8, 16, 16], "anchor_sizes": [16, 32], "input_size": (64, 64), "num_classes": 3, "roi_batch": 8,
         "rpn_post_nms_test": 20}

@@ -7,10 +7,10 @@ import torch
 
 from bnnbench import binarizers, blocks, models
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.complexity import count
+from bnnbench.core.complexity import count
+from bnnbench.core.timestep import diffusion_timestep, group_of
 from bnnbench.export import PackedConv, UnsupportedExport, export
 from bnnbench.models.bidiffsr_unet import halves, shuffled_halves
-from bnnbench.timestep import diffusion_timestep, group_of
 
 TINY = {"channels": 8, "channel_mults": [1, 2], "res_blocks": 1, "norm_groups": 4, "dropout": 0.0}
 

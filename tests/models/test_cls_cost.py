@@ -9,7 +9,8 @@ import functools
 
 import pytest
 
-from bnnbench import complexity, models
+from bnnbench import models
+from bnnbench.core import complexity
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/models/conftest.py
 

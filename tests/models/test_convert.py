@@ -5,8 +5,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from bnnbench import complexity
 from bnnbench.blocks import BinaryConv2d, Block
+from bnnbench.core import complexity
 from bnnbench.models import convert
 
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from bnnbench import complexity, models
+from bnnbench import models
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks import BinaryConv2d
+from bnnbench.core import complexity
 
 # BiDense Table 4 (ADE20K, 150 classes): Params in K
 PAPER = {"fp": 40_023e3, "reactnet": 1_531e3, "dab": 1_626e3, "w/o DAB": 1_484e3}

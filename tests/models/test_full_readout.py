@@ -7,8 +7,9 @@ import pytest
 import torch
 import yaml
 
-from bnnbench import complexity, models
-from bnnbench.cli import CONFIG_PATH
+from bnnbench import models
+from bnnbench.core import complexity
+from bnnbench.run.settings import CONFIG_PATH
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

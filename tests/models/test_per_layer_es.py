@@ -7,10 +7,11 @@ import pytest
 import torch
 import yaml
 
-from bnnbench import complexity, models
+from bnnbench import models
 from bnnbench.blocks.es import ExpandShrinkBlock
-from bnnbench.cli import CONFIG_PATH
+from bnnbench.core import complexity
 from bnnbench.models.layer_schedule import Reexpand, resolve
+from bnnbench.run.settings import CONFIG_PATH
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
-from bnnbench import complexity, models
+from bnnbench import models
 from bnnbench.blocks import Block
+from bnnbench.core import complexity
 
 SMALL_UNET = dict(decoder_channels=(32, 16, 16, 8, 8))
 

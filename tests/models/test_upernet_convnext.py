@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.job import build_model, check, describe_data
+from bnnbench.run.job import build_model, check, describe_data
 
 from ..cli.conftest import make_cfg
 

@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnnbench import binarizers, complexity, models
+from bnnbench import binarizers, models
 from bnnbench.blocks.linear import BinaryLinear, TokenSlot
+from bnnbench.core import complexity
 from bnnbench.models.vit import CountedAttention, ReplicaAttention
 
 pytestmark = pytest.mark.usefixtures("one_thread")

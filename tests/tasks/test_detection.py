@@ -53,7 +53,7 @@ def test_default_run_learns(tmp_path):
     """python -m bnnbench task=det: the loss falls and VOC07 mAP reaches 0.2 (whole-image boxes score 0)."""
     import csv
 
-    from bnnbench.cli import run
+    from bnnbench.run.execute import run
     from tests.cli.conftest import make_cfg
 
     cfg = make_cfg("task=det", "trainer.enable_progress_bar=false", tiny=False)

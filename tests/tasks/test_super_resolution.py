@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from bnnbench import binarizers, job
+from bnnbench import binarizers
+from bnnbench.run import job
 from bnnbench.tasks.super_resolution import SuperResolutionTask
 
 from ..cli.conftest import make_cfg
@@ -108,7 +109,7 @@ def test_every_binarizer_and_es_train_and_sample_in_the_unet(binarizer):
 def test_lpips_is_logged_over_the_test_split_and_stays_out_of_checkpoints(tmp_path, monkeypatch):
     from torchmetrics.regression import MeanAbsoluteError
 
-    from bnnbench.cli import run
+    from bnnbench.run.execute import run
 
     # a stand-in for LPIPS (its AlexNet weights are not on this machine): any metric of (sr, hr)
     monkeypatch.setattr("bnnbench.tasks.super_resolution.lpips_metric", lambda: (MeanAbsoluteError(), ""))

@@ -2,7 +2,7 @@
 
 Library code (no Hydra): the CLI, export and tests build runs through here. Nothing below
 knows any task: the data module describes itself (`DataInfo`), the task says what data kinds
-it trains on and what its model must output, and `bnnbench.compat` says which components
+it trains on and what its model must output, and `bnnbench.models.compat` says which components
 cannot work together. Every check runs before any data is read.
 """
 
@@ -16,8 +16,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from bnnbench import compat
-from bnnbench.registry import BLOCKS, DATASETS, MODELS, TASKS, Registry, check_keys, parse_component
+from bnnbench.core.registry import (
+    BLOCKS,
+    DATASETS,
+    MODELS,
+    TASKS,
+    Registry,
+    check_keys,
+    parse_component,
+)
+from bnnbench.models import compat
 
 AUTO = "auto"  # block=auto: the model's own block
 # keys of a task config that are not constructor options (read by the trainer set-up)

@@ -6,7 +6,7 @@ import inspect
 
 import bnnbench.binarizers  # noqa: F401  (registrations)
 import bnnbench.blocks  # noqa: F401  (registrations)
-from bnnbench.registry import BINARIZERS, BLOCKS, WEIGHT_BINARIZERS, Registry
+from bnnbench.core.registry import BINARIZERS, BLOCKS, WEIGHT_BINARIZERS, Registry
 
 KINDS: dict[str, Registry] = {"binarizer": BINARIZERS, "weight": WEIGHT_BINARIZERS, "block": BLOCKS}
 
@@ -27,7 +27,7 @@ def components() -> list[tuple[str, str, str]]:
     import bnnbench.data  # noqa: F401  (registrations)
     import bnnbench.models  # noqa: F401
     import bnnbench.tasks  # noqa: F401
-    from bnnbench.registry import DATASETS, MODELS, TASKS
+    from bnnbench.core.registry import DATASETS, MODELS, TASKS
 
     kinds: dict[str, Registry] = {"model": MODELS, "data": DATASETS, "task": TASKS}
     return [(kind, name, first_line(reg.get(name))) for kind, reg in kinds.items() for name in reg.names()]
@@ -37,7 +37,7 @@ def print_catalog() -> None:
     """`python -m bnnbench list`: every registered method and component, one line each."""
     from rich.table import Table
 
-    from bnnbench.summary import console
+    from bnnbench.core.console import console
 
     table = Table(title="bnnbench: registered methods and components (config group = kind)")
     for col in ("kind", "name", "what it is"):

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from bnnbench.complexity import Cost
-
-console = Console()
+from bnnbench.core.complexity import Cost
+from bnnbench.core.console import console
 
 
 def human(value: float) -> str:

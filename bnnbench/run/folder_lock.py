@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bnnbench.summary import console
+from bnnbench.core.console import console
 
 LOCK_NAME = ".bnnbench.lock"
 

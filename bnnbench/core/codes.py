@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 
-from bnnbench.export.thresholds import exact_thresholds
+from bnnbench.core.thresholds import exact_thresholds
 
 
 class UnsupportedExport(ValueError):

@@ -9,7 +9,7 @@ depth-wise convs count C_in/g * k * k MACs per output element. Only conv and lin
 counted, as most papers do: pooling, activations, bypasses and additions are free.
 `count(..., elementwise=True)` is BiDense's convention instead (Tables 1 and 4): the
 elementwise work each binarizer, block and small layer declares is added to FLOPs
-(`bnnbench.elementwise` says what one FLOP is).
+(`bnnbench.core.elementwise` says what one FLOP is).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from bnnbench.elementwise import declared
+from bnnbench.core.elementwise import declared
 
 
 @dataclass

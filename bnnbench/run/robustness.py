@@ -15,9 +15,9 @@ from typing import Any
 
 from rich.table import Table
 
+from bnnbench.core.console import console
 from bnnbench.data.corruption import Corruption
 from bnnbench.metrics.robustness import CELL_PREFIX, grid_mean
-from bnnbench.summary import console
 
 
 def test_metric(monitor: str) -> str:

@@ -17,8 +17,8 @@ def load_run_model(ckpt: str | Path, config: str | Path | None = None) -> tuple[
     """(model in eval mode with the checkpoint's weights, its data module, the config file used)."""
     from omegaconf import OmegaConf
 
-    from bnnbench import job
-    from bnnbench.checkpoint import load_weights
+    from bnnbench.core.checkpoint import load_weights
+    from bnnbench.run import job
 
     ckpt = Path(ckpt).expanduser()
     if not ckpt.is_file():

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bnnbench.errors import guarded
+from bnnbench.core.errors import guarded
 
 
 class UsageError(ValueError):
@@ -31,7 +31,7 @@ def parse_key_values(argv: Sequence[str], keys: Sequence[str], required: Sequenc
 
 def run_main(argv: list[str] | None, usage: str, action: Callable[[list[str]], Any]) -> int:
     """Run `action(argv)`; 0 on success, 2 on a UsageError (with the usage) or any other error (one
-    line on stderr, `bnnbench.errors.guarded`); `--debug` (or BNNBENCH_DEBUG=1) re-raises with the traceback."""
+    line on stderr, `bnnbench.core.errors.guarded`); `--debug` (or BNNBENCH_DEBUG=1) re-raises with the traceback."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
         print(usage)

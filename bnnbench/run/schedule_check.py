@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bnnbench.checkpoint import load_checkpoint
+from bnnbench.core.checkpoint import load_checkpoint
 
 # the state-dict key holding a torch scheduler's length
 LENGTH_KEYS = ("total_steps", "total_iters", "T_max")

@@ -3,7 +3,7 @@
 At the start of a `--multirun` sweep the `SweepSummary` callback refuses a folder that holds an
 earlier sweep (old results would mix into the new table) and writes the sweep's job list
 (`jobs.yaml`); at its end it prints the table and writes `results.csv`. `python -m
-bnnbench.sweep <sweep folder>` does the same for any sweep folder, finished or not, and names
+bnnbench.run.sweep <sweep folder>` does the same for any sweep folder, finished or not, and names
 every job of the list: finished, failed (with the reason), incomplete (killed, or still
 running) or never started. Either exits non-zero unless every job finished.
 """
@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from bnnbench import naming
-from bnnbench.folder_lock import alive, holder
-from bnnbench.summary import console, human
+from bnnbench.core.console import console
+from bnnbench.run import naming
+from bnnbench.run.folder_lock import alive, holder
+from bnnbench.run.summary import human
 
 COMPONENTS = ("task", "model", "binarizer", "block")
 JOB_LIST = "jobs.yaml"  # the sweep's jobs, written before the first one starts
@@ -220,8 +221,8 @@ class SweepSummary(Callback):  # type: ignore[misc]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bnnbench.sweep <sweep folder>`: the table and CSV of a (partial) sweep."""
-    parser = argparse.ArgumentParser(prog="python -m bnnbench.sweep", description=main.__doc__)
+    """`python -m bnnbench.run.sweep <sweep folder>`: the table and CSV of a (partial) sweep."""
+    parser = argparse.ArgumentParser(prog="python -m bnnbench.run.sweep", description=main.__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a folder written by `python -m bnnbench --multirun`")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
@@ -231,6 +232,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from bnnbench.errors import guarded
+    from bnnbench.core.errors import guarded
 
     sys.exit(guarded(main))  # an error: one line, exit 2 (--debug: the traceback)

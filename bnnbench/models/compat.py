@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bnnbench.registry import BLOCKS, MODELS, TASKS, parse_component
+from bnnbench.core.registry import BLOCKS, MODELS, TASKS, parse_component
 
 # the pairs that cannot work, by rule; each message says why and what to do instead
 ES_IN_CONVERTED = (
@@ -93,7 +93,7 @@ def models_for(output: str) -> list[str]:
 
 def check_task(task: str, data: str, data_kind: str, model: str) -> None:
     """Raise IncompatibleError when task, data and model do not fit together."""
-    from bnnbench.registry import DATASETS
+    from bnnbench.core.registry import DATASETS
 
     cls = TASKS.get(task)
     if data_kind not in cls.data_kinds:
