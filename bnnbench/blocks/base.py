@@ -57,6 +57,12 @@ class Block(nn.Module):
     # the name of the block's own option that a config's `groups` key sets (ES-BNN's g);
     # None: the block has no such option, and `groups` in its config is an error
     groups_option: ClassVar[str | None] = None
+    # whether the block has a full-precision bypass of its own (a residual, CFB, ...): a unit of
+    # a network keeps its own identity shortcut only around blocks without one (plain)
+    has_bypass: ClassVar[bool] = True
+    # a wrapper block (ES-BNN's expanding-and-shrinking) names the block it wraps in this option;
+    # None there means the model's own block (`blocks.registry.wrapped`, filled in by models)
+    wraps_option: ClassVar[str | None] = None
 
     def __init__(
         self,

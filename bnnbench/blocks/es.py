@@ -92,6 +92,7 @@ class ExpandShrinkBlock(Block):
     """
 
     groups_option = "g"
+    wraps_option = "base"
 
     def __init__(
         self,

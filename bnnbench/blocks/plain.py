@@ -12,6 +12,8 @@ from bnnbench.blocks.registry import BLOCKS
 class PlainBlock(Block):
     """BN(conv(B(x)))."""
 
+    has_bypass = False
+
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x))
 

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from bnnbench.core.registry import BLOCKS
+from bnnbench.core.registry import BLOCKS, parse_component
 
 _SLOT = ("self", "in_channels", "out_channels", "kernel_size", "stride", "padding", "groups", "binarizer")
 
@@ -63,4 +63,32 @@ def slot_groups(name: str, options: dict[str, Any], in_ch: int, out_ch: int, gro
     return cfg_groups
 
 
-__all__ = ["BLOCKS", "block_options", "option_names", "slot_groups"]
+def with_wrapped(name: str, options: Mapping[str, Any], natural: str) -> dict[str, Any]:
+    """`options` of block `name` with the block it wraps filled in: `natural` (the model's own
+    block) where a wrapper block's option is None; unchanged for other blocks."""
+    options = dict(options)
+    key = BLOCKS.get(name).wraps_option
+    if key is not None and options.get(key) is None:
+        options[key] = natural
+    return options
+
+
+def wrapped(name: str, options: Mapping[str, Any]) -> str | Mapping[str, Any] | None:
+    """The block config that block `name` wraps (a name or {name: ..., **options}), or None."""
+    key = BLOCKS.get(name).wraps_option
+    return None if key is None else options.get(key)
+
+
+def family(name: str, options: Mapping[str, Any]) -> list[str]:
+    """Block `name` and the blocks it wraps, outermost first: what a model asks when it needs a
+    block option or a property (a wrapper takes on what it wraps)."""
+    names = [name]
+    inner = wrapped(name, options)
+    while inner is not None:
+        inner_name, inner_options = parse_component(inner, "block")
+        names.append(inner_name)
+        inner = wrapped(inner_name, inner_options)
+    return names
+
+
+__all__ = ["BLOCKS", "block_options", "family", "option_names", "slot_groups", "with_wrapped", "wrapped"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bnnbench.core.registry import BLOCKS, MODELS, TASKS, parse_component
+from bnnbench.blocks.registry import family, option_names, with_wrapped
+from bnnbench.core.registry import BLOCKS, DATASETS, MODELS, TASKS, parse_component
 
 # the pairs that cannot work, by rule; each message says why and what to do instead
 ES_IN_CONVERTED = (
@@ -49,9 +50,7 @@ def effective_block(block: str | Mapping[str, Any] | None, model: str) -> tuple[
     if block is None or block == "auto" or (isinstance(block, Mapping) and block.get("name") == "auto"):
         return MODELS.meta(model).get("natural_block", "plain"), {}
     name, options = parse_component(block, "block")
-    if name == "es" and options.get("base") is None:
-        options["base"] = MODELS.meta(model).get("natural_block", "plain")
-    return name, options
+    return name, with_wrapped(name, options, MODELS.meta(model).get("natural_block", "plain"))
 
 
 def check_block_in_model(block: str | Mapping[str, Any] | None, model: str) -> None:
@@ -67,17 +66,11 @@ def check_block_in_model(block: str | Mapping[str, Any] | None, model: str) -> N
             ES_IN_CONVERTED.format(block=name, expansion=expansion, model=model, expandable=expandable, natural=natural)
         )
     if meta.get("any_width_ratio"):
-        base = [parse_component(options["base"], "block")[0]] if name == "es" else []
-        if any(getattr(BLOCKS.get(n), "integer_width_ratios", False) for n in [name, *base]):
+        if any(getattr(BLOCKS.get(n), "integer_width_ratios", False) for n in family(name, options)):
             raise IncompatibleError(INTEGER_RATIOS.format(block=name, model=model, natural=natural))
     option = meta.get("block_option")
     if option is not None:
-        from bnnbench.blocks import option_names
-
-        names = [name]
-        if name == "es":
-            names.append(parse_component(options["base"], "block")[0])
-        if not any(option in option_names(n) for n in names):
+        if not any(option in option_names(n) for n in family(name, options)):
             raise IncompatibleError(NEEDS_OPTION.format(model=model, option=option, block=name, natural=natural))
 
 
@@ -93,8 +86,6 @@ def models_for(output: str) -> list[str]:
 
 def check_task(task: str, data: str, data_kind: str, model: str) -> None:
     """Raise IncompatibleError when task, data and model do not fit together."""
-    from bnnbench.core.registry import DATASETS
-
     cls = TASKS.get(task)
     if data_kind not in cls.data_kinds:
         fits = [n for n in DATASETS.names() if getattr(DATASETS.get(n), "task", None) in cls.data_kinds]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from bnnbench import blocks
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.blocks.registry import BLOCKS, block_options
+from bnnbench.blocks.registry import BLOCKS, block_options, family, with_wrapped, wrapped
 from bnnbench.core.elementwise import per_sample
 from bnnbench.core.registry import parse_component
 from bnnbench.models import layer_schedule
@@ -79,8 +79,7 @@ class BlockChoice:
     def __init__(self, block: str | Mapping[str, Any], binarizer: BinarizerLike, natural: str) -> None:
         name, options = parse_component(block, "block")
         BLOCKS.check(name)
-        if name == "es" and options.get("base") is None:
-            options["base"] = natural
+        options = with_wrapped(name, options, natural)
         options = {k: list(v) if layer_schedule.is_per_layer({k: v}) else v for k, v in options.items()}
         block_options(name, options)  # unknown keys fail here, before anything is built
         self.name, self.options = name, options
@@ -93,11 +92,26 @@ class BlockChoice:
         self.final_expansion = self.expansion  # of the last layer: what the head reads
 
     def accepts(self, option: str) -> bool:
-        """Whether the block (or, for es, the block it wraps) takes the keyword `option`."""
-        names = [self.name]
-        if self.name == "es":
-            names.append(parse_component(self.options["base"], "block")[0])
-        return any(option in blocks.option_names(n) for n in names)
+        """Whether the block (or a block it wraps) takes the keyword `option`."""
+        return any(option in blocks.option_names(n) for n in family(self.name, self.options))
+
+    @property
+    def innermost(self) -> str:
+        """The name of the block that does the work: this one, or the last one a wrapper wraps."""
+        return family(self.name, self.options)[-1]
+
+    @property
+    def has_bypass(self) -> bool:
+        """Whether the working block has a full-precision bypass of its own (`Block.has_bypass`)."""
+        return bool(getattr(BLOCKS.get(self.innermost), "has_bypass", True))
+
+    def unwrapped(self) -> BlockChoice:
+        """The choice of the block this one wraps (itself when it wraps none): the layers a
+        wrapper leaves at the base width (ES-BNN's attention) are built with it."""
+        inner = wrapped(self.name, self.options)
+        if inner is None:
+            return self
+        return BlockChoice(inner, self.binarizer, parse_component(inner, "block")[0])
 
     def __call__(
         self,

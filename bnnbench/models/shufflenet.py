@@ -9,7 +9,6 @@ from typing import Any
 from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.core.registry import parse_component
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import BlockChoice, ClassifierHead, expanded_stem, is_cifar_size
 from bnnbench.models.layers import activation_layer, replica_cat
@@ -43,8 +42,7 @@ def unit_residual(choice: bool | None, block: BlockChoice) -> bool:
     unit and the features grow 2x per unit (measured: std x8000 over ShuffleNet's 16 units)."""
     if choice is not None:
         return bool(choice)
-    name = parse_component(block.options["base"], "block")[0] if block.name == "es" else block.name
-    return name == "plain"
+    return not block.has_bypass
 
 
 class ShuffleUnit(nn.Module):

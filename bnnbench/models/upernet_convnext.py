@@ -40,8 +40,8 @@ def upernet_convnext(
     import segmentation_models_pytorch as smp  # slow import: only when built
 
     spec = BinarizerSpec.of(binarizer)
-    if spec.name != "fp" or block is not None:
-        given = f"binarizer={spec.name}" if spec.name != "fp" else f"block={block}"
+    if spec.binary or block is not None:
+        given = f"binarizer={spec.name}" if spec.binary else f"block={block}"
         raise ValueError(f"upernet_convnext is the 32-bit baseline (no binary convs), got {given}: "
                          f"use binarizer=fp block=auto (the binary network is model=convnext_upernet)")
     check_head(head_kind, out_channels, max_depth)

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.linear import TokenSlot
-from bnnbench.core.registry import parse_component
 from bnnbench.models import MODELS
 from bnnbench.models.cls_common import is_cifar_size
 from bnnbench.models.layers import READOUTS, BlockChoice
@@ -109,9 +108,7 @@ def binarize_vit(net: VisionTransformer, block: BlockChoice, readout: str = "fir
     base block) at the base width on the mean of the replicas, and the final norm reads the
     base width back (`readout`)."""
     e = block.expansion
-    attn_block = block
-    if block.name == "es":
-        attn_block = BlockChoice(block.options["base"], block.binarizer, parse_component(block.options["base"])[0])
+    attn_block = block.unwrapped()
     c = net.embed_dim
     for blk in net.blocks:
         hidden = blk.mlp.fc1.out_features

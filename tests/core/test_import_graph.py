@@ -133,3 +133,50 @@ def test_no_cycle_between_modules():
 
 def test_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _registered_names() -> dict[str, str]:
+    """Every registered component name -> the file that registers it (relative to bnnbench/)."""
+    import inspect
+
+    import bnnbench.binarizers
+    import bnnbench.blocks
+    import bnnbench.data
+    import bnnbench.models  # noqa: F401  (registrations)
+    from bnnbench.core.registry import BINARIZERS, BLOCKS, DATASETS, MODELS, WEIGHT_BINARIZERS
+
+    owners: dict[str, str] = {}
+    for registry in (BINARIZERS, WEIGHT_BINARIZERS, BLOCKS, MODELS, DATASETS):
+        for name in registry.names():
+            source = inspect.getsourcefile(inspect.unwrap(registry.get(name)))
+            owners.setdefault(name, str(Path(source).resolve().relative_to(ROOT.resolve())))
+    return owners
+
+
+def _names_a_component(node: ast.AST) -> bool:
+    """Whether an expression reads like a component's name (`name`, `block.name`, `base_name`, `block`)."""
+    ident = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return "name" in ident or ident in ("block", "binarizer", "model", "data", "task", "base", "weight")
+
+
+def test_no_registry_name_compared_outside_its_file():
+    # a choice is handed down as a spec; code outside a component's own file asks the component
+    # (a class attribute, its registry metadata) instead of testing its name
+    owners = _registered_names()
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel.startswith(("conformance/", "analyze/")):  # they name the authors' methods on purpose
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            if not any(_names_a_component(s) for s in sides):  # an option value such as grad="xnor"
+                continue
+            for side in sides:
+                literals = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                for lit in literals:
+                    if isinstance(lit, ast.Constant) and lit.value in owners and owners[lit.value] != rel:
+                        found.append(f"{rel}:{node.lineno} compares with {lit.value!r} ({owners[lit.value]})")
+    assert not found, "\n".join(found)
