@@ -29,10 +29,12 @@ class BaseDataModule(L.LightningDataModule):
     task: str = ""
     num_classes: int | None = None
     in_channels: int = 3
-    ignore_index: int = 255
-    min_depth: float = 1e-3
-    max_depth: float = 10.0
-    eval_crop: str | None = None  # named crop applied by the depth metrics ("eigen_nyu", ...)
+    # what a kind of data declares besides (None where it does not apply): segmentation its
+    # ignore_index, depth its capped range and the named crop of its protocol ("eigen_nyu", ...)
+    ignore_index: int | None = None
+    min_depth: float | None = None
+    max_depth: float | None = None
+    eval_crop: str | None = None
     # how samples become a batch (None: stacked); detection keeps lists of images and targets
     collate_fn: ClassVar[Callable[[list[Any]], Any] | None] = None
 
@@ -71,16 +73,15 @@ class BaseDataModule(L.LightningDataModule):
     def describe(source: Any, image_size: Sequence[int], num_classes: int | None = None) -> DataInfo:
         """A DataInfo from the attributes of `source` (a data module, or its class when its
         files are absent, as in mode=cost); `num_classes` replaces the source's."""
-        kind = getattr(source, "task", "")
         return DataInfo(
-            kind=kind,
+            kind=getattr(source, "task", ""),
             in_channels=getattr(source, "in_channels", 3),
             image_size=(int(image_size[0]), int(image_size[1])),
             num_classes=num_classes if num_classes is not None else getattr(source, "num_classes", None),
-            ignore_index=getattr(source, "ignore_index", None) if kind == "seg" else None,
-            min_depth=getattr(source, "min_depth", None) if kind == "depth" else None,
-            max_depth=getattr(source, "max_depth", None) if kind == "depth" else None,
-            eval_crop=getattr(source, "eval_crop", None) if kind == "depth" else None,
+            ignore_index=getattr(source, "ignore_index", None),
+            min_depth=getattr(source, "min_depth", None),
+            max_depth=getattr(source, "max_depth", None),
+            eval_crop=getattr(source, "eval_crop", None),
         )
 
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:

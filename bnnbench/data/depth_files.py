@@ -73,6 +73,8 @@ class DepthFileDataModule(BaseDataModule):
     """
 
     task = "depth"
+    min_depth = 1e-3
+    max_depth = 10.0
     name = ""
     layout = ""
     depth_scale = 1.0

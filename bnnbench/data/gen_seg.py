@@ -104,6 +104,7 @@ class GenSegDataModule(GeneratedDataModule):
     """Generated segmentation set; class 0 = background; a held-out test split of its own."""
 
     task = "seg"
+    ignore_index = 255
 
     def __init__(
         self,

@@ -51,6 +51,7 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
     """
 
     task = "seg"
+    ignore_index = 255
     name = ""
     layout = ""
     reduce_zero_label = False

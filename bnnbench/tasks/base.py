@@ -13,6 +13,11 @@ from torch import nn
 from bnnbench.data.info import DataInfo
 from bnnbench.tasks.optim import build_optimizer, build_scheduler
 
+# one training step, one validation and one test batch, no logger, no progress bar: the trainer
+# part of every task's `smoke_overrides`
+SMOKE_RUN = ("trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+             "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none")
+
 
 class BaseTask(L.LightningModule, abc.ABC):
     """Wraps any `nn.Module`; subclasses set `self.criterion` and implement `predict`.
@@ -28,6 +33,9 @@ class BaseTask(L.LightningModule, abc.ABC):
 
     data_kinds: ClassVar[tuple[str, ...]] = ()
     model_output: ClassVar[str] = ""
+    # command-line overrides that make a run of this task a one-step smoke run on a CPU (its
+    # default data and model, tiny): what the registry-wide tests run every experiment with
+    smoke_overrides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -52,6 +60,12 @@ class BaseTask(L.LightningModule, abc.ABC):
     @abc.abstractmethod
     def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> BaseTask:
         """The task around `model`, told what it needs of the data by `info`."""
+
+    @classmethod
+    @abc.abstractmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """Raise ValueError (one line) when a training batch of data described by `info` is not
+        what this task trains on: the data kind's contract, owned by the task."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """The model's raw output."""
@@ -83,3 +97,20 @@ class BaseTask(L.LightningModule, abc.ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def require(ok: bool, what: str) -> None:
+    """Raise ValueError(`what`) unless `ok`: one line naming the broken part of a batch contract."""
+    if not ok:
+        raise ValueError(what)
+
+
+def check_images(image: torch.Tensor, info: DataInfo, size: tuple[int, int] | None = None) -> int:
+    """A float (B, C, H, W) image batch with the data's channels (and `size`, default the data's
+    image size); returns B."""
+    size = tuple(info.image_size) if size is None else size
+    require(isinstance(image, torch.Tensor) and image.dim() == 4 and image.is_floating_point(),
+            f"images must be a float (B, C, H, W) tensor, got {getattr(image, 'shape', type(image))}")
+    require(image.shape[1] == info.in_channels and tuple(image.shape[2:]) == size,
+            f"images are {tuple(image.shape[1:])}, expected ({info.in_channels}, {size[0]}, {size[1]})")
+    return image.shape[0]

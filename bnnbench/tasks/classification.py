@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from bnnbench.data.info import DataInfo
 from bnnbench.tasks import TASKS
-from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
 
 
 def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
@@ -48,11 +48,22 @@ class ClassificationTask(BaseTask):
 
     data_kinds = ("cls",)
     model_output = "vector"
+    # full width: ES rows (tau * g up to 16) need ResNet-20's 16 channels
+    smoke_overrides = (*SMOKE_RUN, "data.batch_size=16")
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
         """K logits, K = the data's classes."""
         return {"num_classes": info.num_classes}
+
+    @classmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """(images (B, C, H, W), labels (B,) int64 in [0, K))."""
+        image, label = batch
+        n = check_images(image, info)
+        require(label.shape == (n,) and label.dtype == torch.int64, f"labels must be ({n},) int64, got "
+                f"{tuple(label.shape)} {label.dtype}")
+        require(bool(((label >= 0) & (label < info.num_classes)).all()), f"labels outside [0, {info.num_classes})")
 
     @classmethod
     def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> ClassificationTask:

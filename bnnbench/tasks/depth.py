@@ -13,7 +13,7 @@ from bnnbench.data.info import DataInfo
 from bnnbench.metrics.depth import DepthMetrics
 from bnnbench.metrics.eval_crops import check_eval_crop
 from bnnbench.tasks import TASKS
-from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
 from bnnbench.tasks.losses import SILogLoss
 
 
@@ -23,11 +23,22 @@ class DepthTask(BaseTask):
 
     data_kinds = ("depth",)
     model_output = "dense"
+    smoke_overrides = (*SMOKE_RUN, "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
+                       "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]")
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
         """One depth map in (0, max_depth)."""
         return {"out_channels": 1, "head_kind": "depth", "max_depth": info.max_depth}
+
+    @classmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """(images (B, C, H, W), depths (B, 1, H, W) in [0, max_depth], 0 where there is no ground truth)."""
+        image, depth = batch
+        n = check_images(image, info)
+        require(depth.shape == (n, 1, *info.image_size) and depth.is_floating_point(),
+                f"depths must be float ({n}, 1, {info.image_size[0]}, {info.image_size[1]}), got {tuple(depth.shape)}")
+        require(bool(((depth >= 0) & (depth <= info.max_depth)).all()), f"depths outside [0, {info.max_depth}]")
 
     @classmethod
     def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> DepthTask:

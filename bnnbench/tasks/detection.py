@@ -14,7 +14,7 @@ from bnnbench.data.detection import Target
 from bnnbench.data.info import DataInfo
 from bnnbench.metrics.voc_ap import VOC07MAP
 from bnnbench.tasks import TASKS
-from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
 
 Batch = tuple[list[Tensor], list[Target]]
 
@@ -144,6 +144,22 @@ class DetectionTask(BaseTask):
 
     data_kinds = ("det",)
     model_output = "detections"
+    smoke_overrides = (*SMOKE_RUN, "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
+                       "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4",
+                       "data.image_size=[64,64]")
+
+    @classmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """(B float (C, H, W) images, B dicts of boxes (n, 4) and labels (n,) in [1, K]), as lists."""
+        images, targets = batch
+        require(isinstance(images, (list, tuple)) and len(images) == len(targets),
+                "detection batches are lists of images and of targets, one per image")
+        for image, target in zip(images, targets, strict=True):
+            check_images(image[None], info, tuple(image.shape[1:]))
+            boxes, labels = target["boxes"], target["labels"]
+            require(boxes.dim() == 2 and boxes.shape[1] == 4 and labels.shape == boxes.shape[:1],
+                    f"boxes must be (n, 4) with n labels, got {tuple(boxes.shape)} and {tuple(labels.shape)}")
+            require(bool((labels < info.num_classes).all()), f"labels outside [0, {info.num_classes})")
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from torch import nn
 from bnnbench.data.info import DataInfo
 from bnnbench.metrics.segmentation import segmentation_metrics
 from bnnbench.tasks import TASKS
-from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
 
 
 class _CrossEntropy(nn.CrossEntropyLoss):
@@ -30,11 +30,24 @@ class SegmentationTask(BaseTask):
 
     data_kinds = ("seg",)
     model_output = "dense"
+    # keys both the binary network and the 32-bit baseline (upernet_convnext) have
+    smoke_overrides = (*SMOKE_RUN, "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
+                       "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]")
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
         """K logit maps, K = the data's classes."""
         return {"out_channels": info.num_classes, "head_kind": "logits"}
+
+    @classmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """(images (B, C, H, W), masks (B, H, W) int64 in [0, K) or the ignore index)."""
+        image, mask = batch
+        n = check_images(image, info)
+        require(mask.shape == (n, *info.image_size) and mask.dtype == torch.int64,
+                f"masks must be ({n}, {info.image_size[0]}, {info.image_size[1]}) int64, got {tuple(mask.shape)} {mask.dtype}")
+        require(bool(((mask >= 0) & (mask < info.num_classes) | (mask == info.ignore_index)).all()),
+                f"mask values outside [0, {info.num_classes}) and the ignore index {info.ignore_index}")
 
     @classmethod
     def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> SegmentationTask:

@@ -25,7 +25,7 @@ from bnnbench.data.info import DataInfo
 from bnnbench.data.sr_pairs import bicubic_up
 from bnnbench.metrics.sr import MeanPerImage, lpips_metric
 from bnnbench.tasks import TASKS
-from bnnbench.tasks.base import BaseTask
+from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
 
 NOISE_SCHEDULERS = ("ddim", "ddpm")
 PREDICTIONS = ("epsilon", "sample", "v_prediction")
@@ -56,12 +56,28 @@ class SuperResolutionTask(BaseTask):
 
     data_kinds = ("sr",)
     model_output = "sr"
+    # a tiny UNet on gen_sr on the CPU (the tables' rows are set for DF2K on a GPU), one sampler step
+    smoke_overrides = ("data=gen_sr", "trainer=cpu", *SMOKE_RUN, "model.channels=8", "model.channel_mults=[1,2]",
+                       "model.res_blocks=1", "model.norm_groups=4", "data.image_size=[16,16]", "data.train_size=4",
+                       "data.val_size=1", "data.test_size=1", "data.batch_size=2", "data.test_tile=16",
+                       "task.sample_steps=1")
     repeats_forward = True  # the model runs `forward_passes` times per output (cost per image)
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:
         """Nothing beyond the image channels the job passes."""
         return {}
+
+    @classmethod
+    def check_batch(cls, batch: Any, info: DataInfo) -> None:
+        """(LR (B, C, H/s, W/s), HR (B, C, H, W)) in [0, 1], (H, W) the data's image size, s an integer scale."""
+        lr, hr = batch
+        n = check_images(hr, info)
+        require(lr.dim() == 4 and lr.shape[:2] == (n, info.in_channels), f"LR images are {tuple(lr.shape)}")
+        scale = hr.shape[-1] // lr.shape[-1]
+        require(scale >= 1 and tuple(lr.shape[2:]) == (hr.shape[2] // scale, hr.shape[3] // scale)
+                and hr.shape[2] % scale == 0, f"LR {tuple(lr.shape[2:])} is not HR {tuple(hr.shape[2:])} / an integer")
+        require(bool(lr.min() >= 0 and hr.max() <= 1), "SR images must lie in [0, 1]")
 
     @classmethod
     def from_data(cls, model: nn.Module, info: DataInfo, **options: Any) -> SuperResolutionTask:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -20,6 +23,33 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "trainer.log_every_n_steps=1",
 ]
+
+
+def config_options(group: str) -> list[str]:
+    """The options of config group `group` as Hydra sees them: the package's files and those of
+    any search-path plugin (a component added from outside the package brings its own)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+@functools.cache
+def config_folders() -> tuple[Path, ...]:
+    """The config folders of Hydra's search path, in its order."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        sources = GlobalHydra.instance().config_loader().get_sources()
+    return tuple(Path(s.path) for s in sources if s.scheme() == "file")
+
+
+def config_file(group: str, option: str) -> Path:
+    """The YAML file of `group/option` in Hydra's search path (the first folder that has it)."""
+    for folder in config_folders():
+        if (folder / group / f"{option}.yaml").is_file():
+            return folder / group / f"{option}.yaml"
+    raise FileNotFoundError(f"{group}/{option}.yaml is in no config folder of the search path")
 
 
 def make_cfg(*overrides: str, tiny: bool = True) -> DictConfig:

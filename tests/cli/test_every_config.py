@@ -14,17 +14,17 @@ from bnnbench.run.execute import run
 from bnnbench.run.settings import CONFIG_PATH
 from bnnbench.tasks.optim import OPTIMIZER_DEFAULTS
 
-from .conftest import make_cfg
+from .conftest import config_file, config_options, make_cfg
 
 CONF = Path(CONFIG_PATH)
 # groups whose every option is composed on top of the default job (data sets that read a
 # folder are composed but not built: they need their files)
 GROUPS = ["binarizer", "block", "model", "optimizer", "scheduler", "trainer", "logger"]
-NEEDS_ROOT = {p.stem for p in (CONF / "data").glob("*.yaml") if "root:" in p.read_text()}
+NEEDS_ROOT = {o for o in config_options("data") if "root:" in config_file("data", o).read_text()}
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    return config_options(group)
 
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
@@ -82,7 +82,7 @@ def test_mismatches_fail_before_any_work_naming_the_choices(overrides, match):
 
 @pytest.mark.parametrize("name", options("optimizer"))
 def test_optimizer_files_equal_the_code_defaults(name):
-    values = yaml.safe_load((CONF / "optimizer" / f"{name}.yaml").read_text())
+    values = yaml.safe_load(config_file("optimizer", name).read_text())
     assert values.pop("name") == name
     assert values == OPTIMIZER_DEFAULTS[name]
 
@@ -113,12 +113,12 @@ def test_a_component_file_holds_the_code_defaults(group, option):
     from bnnbench.core.registry import BINARIZERS, BLOCKS, DATASETS
 
     registry = {"data": DATASETS, "binarizer": BINARIZERS, "block": BLOCKS, "task": TASKS, "model": MODELS}[group]
-    raw = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}
+    raw = yaml.safe_load(config_file(group, option).read_text()) or {}
     if raw.get("name") != option or raw["name"] not in registry.names():
         pytest.skip(f"{option} is a preset of {raw.get('name')} (or a choice, such as block=auto, with no code of its own)")
     code = _code_defaults(registry.get(raw["name"]))
     # a value that deliberately differs says so on its own line (`# differs: <why>`)
-    said = {line.split(":")[0].strip() for line in (CONF / group / f"{option}.yaml").read_text().splitlines()
+    said = {line.split(":")[0].strip() for line in config_file(group, option).read_text().splitlines()
             if "# differs:" in line}
     differ = {k: (v, code[k]) for k, v in raw.items() if k != "name" and k in code and k not in said
               and v != "???" and v != _plain(code[k]) and not (v == {} and code[k] is None)}
@@ -126,7 +126,7 @@ def test_a_component_file_holds_the_code_defaults(group, option):
 
 
 def _sweep_params(experiment: str) -> dict:
-    raw = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text()) or {}
+    raw = yaml.safe_load(config_file("experiment", experiment).read_text()) or {}
     return ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
 
 
@@ -150,7 +150,7 @@ def test_every_row_of_every_sweep_builds_and_one_row_runs_a_fast_step(experiment
     # (the paper's method) trains one step
     groups = [k.removeprefix("+") for k in _sweep_params(experiment) if k.startswith("+experiment/")]
     task = make_cfg(f"experiment={experiment}", tiny=False).task.name
-    fast = _FAST_BY_TASK[task]()
+    fast = _smoke(task)
     rows = [(g, row) for g in groups for row in options(g)] or [(None, None)]
     for group, row in rows:
         cfg = make_cfg(f"experiment={experiment}", *([f"+{group}={row}"] if group else []), *fast, tiny=False)
@@ -168,41 +168,14 @@ def _fast() -> list[str]:
             "model.width_mult=0.25", "logger=none"]
 
 
-def _seg_fast() -> list[str]:
-    return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
-            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
-            # keys both the binary network and the 32-bit baseline (upernet_convnext) have
-            "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
-            "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]"]
-
-
 def _step1_checkpoint(tmp_path: Path) -> Path:
     cfg = make_cfg("experiment=reactnet_step1", *_fast(), tiny=False)
     return Path(run(cfg, output_dir=tmp_path / "step1")["best_checkpoint"])
 
 
-def _det_fast() -> list[str]:
-    return ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
-            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
-            "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
-            "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4", "data.image_size=[64,64]"]
-
-
-def _cls_rows_fast() -> list[str]:
-    """As `_fast` at full width: the rows' ES settings (tau * g up to 16) need ResNet-20's 16 channels."""
-    return [o for o in _fast() if not o.startswith("model.width_mult")]
-
-
-def _sr_fast() -> list[str]:
-    """A tiny UNet on gen_sr on the CPU (the table's rows are set for DF2K on a GPU), one sampler step."""
-    return ["data=gen_sr", "trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
-            "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
-            "logger=none", "model.channels=8", "model.channel_mults=[1,2]", "model.res_blocks=1", "model.norm_groups=4",
-            "data.image_size=[16,16]", "data.train_size=4", "data.val_size=1", "data.test_size=1", "data.batch_size=2",
-            "data.test_tile=16", "task.sample_steps=1"]
-
-
-_FAST_BY_TASK = {"cls": _cls_rows_fast, "seg": _seg_fast, "depth": _seg_fast, "det": _det_fast, "sr": _sr_fast}
+def _smoke(task: str) -> list[str]:
+    """The task's own one-step smoke overrides (`BaseTask.smoke_overrides`)."""
+    return list(TASKS.get(task).smoke_overrides)
 
 
 RECIPES = sorted(p.stem for p in (CONF / "experiment" / "recipes").glob("*.yaml"))
@@ -216,3 +189,11 @@ def test_every_paper_recipe_composes_over_its_cpu_proxy(experiment):
     assert proxy.trainer.accelerator == "cpu" and paper.trainer.accelerator != "cpu"
     assert proxy.model.name == paper.model.name and proxy.model != paper.model  # a narrow preset vs the paper's
     assert proxy.data.name != paper.data.name and "root" in paper.data
+
+
+@pytest.mark.parametrize("task", TASKS.names())
+def test_every_task_runs_its_smoke_step(task, tmp_path):
+    # a task on its own default data and model, sized by its own smoke overrides
+    result = run(make_cfg(f"task={task}", *_smoke(task), tiny=False), output_dir=tmp_path / task)
+    scores = {k: v for k, v in result.items() if k.startswith("test/")}
+    assert scores and all(v == v for v in scores.values()), scores  # tested, no NaN

@@ -15,7 +15,7 @@ from bnnbench.report.cli import main as report_main
 from bnnbench.report.paper_tables import load_table, table_for_experiment
 
 from .conftest import make_cfg
-from .test_every_config import _FAST_BY_TASK, SWEEPS
+from .test_every_config import SWEEPS, _smoke
 
 TABLED = [e for e in SWEEPS if table_for_experiment(e)]
 
@@ -29,7 +29,7 @@ def test_every_sweep_experiment_but_the_ones_named_here_has_a_paper_table():
 def test_sweep_then_report_gives_the_papers_numbers_beside_every_row(experiment, tmp_path, capsys):
     task = make_cfg(f"experiment={experiment}", tiny=False).task.name
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "bnnbench", "-m", f"experiment={experiment}", *_FAST_BY_TASK[task](),
+    cmd = [sys.executable, "-m", "bnnbench", "-m", f"experiment={experiment}", *_smoke(task),
            "trainer.threads=1", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3000,
                           env={**os.environ, "HYDRA_FULL_ERROR": "1"})

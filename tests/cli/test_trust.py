@@ -94,7 +94,7 @@ def test_generated_data_follow_their_own_seed_not_the_training_seed():
     assert a.test_set is not a.val_set and not torch.equal(a.test_set[0][0], a.val_set[0][0])
 
 
-@pytest.mark.parametrize("overrides, message", [
+BAD_INPUT = [
     (["seed=abc"], "seed must be an integer, got 'abc'"),
     (["data=ade20k"], "required value not set: data.root"),
     (["+model.widht=2"], "model 'convnext_upernet' has no option 'widht': valid options are"),
@@ -103,6 +103,14 @@ def test_generated_data_follow_their_own_seed_not_the_training_seed():
     (["block.grouping=windows"], "grouping must be one of"),
     (["trainer.compile=fast"], "trainer.compile must be false, true or one of default, reduce-overhead"),
     (["+binarizr=dab"], "the run's config has no option 'binarizr': valid options are data, model, binarizer"),
+]
+# the command line (a process each, ~7 s) for three of them in the fast suite, all in the slow
+# one; every message is also asserted in-process below, on the same path the command takes
+FAST_CLI = {0, 3, 7}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    pytest.param(o, m, marks=() if i in FAST_CLI else pytest.mark.slow) for i, (o, m) in enumerate(BAD_INPUT)
 ])
 def test_bad_input_fails_before_any_work_in_one_line(overrides, message, tmp_path):
     proc = _cli(*overrides, "logger=none", cwd=tmp_path)
@@ -111,6 +119,19 @@ def test_bad_input_fails_before_any_work_in_one_line(overrides, message, tmp_pat
     assert message in " ".join(out.split()), out[-2000:]
     assert "Traceback" not in out
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("overrides, message", BAD_INPUT)
+def test_bad_input_is_refused_by_the_run_before_any_work(overrides, message, tmp_path):
+    # what `run` raises is what the command prints in one line (`bnnbench.core.errors.one_line`)
+    from omegaconf.errors import MissingMandatoryValue
+
+    from bnnbench.core.errors import one_line
+
+    with pytest.raises((ValueError, MissingMandatoryValue)) as err:
+        run(make_cfg(*overrides, "logger=none", tiny=False), output_dir=tmp_path / "job")
+    assert message in " ".join(one_line(err.value).split())
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
