@@ -29,8 +29,25 @@ def build(
     """
     block_name, cfg = parse_component(name, "block")
     kwargs = block_options(block_name, {**cfg, **options})
-    groups = slot_groups(block_name, kwargs, in_ch, out_ch, groups)
-    return BLOCKS.get(block_name)(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer, **kwargs)
+    return build_parsed(block_name, kwargs, in_ch, out_ch, kernel_size, stride, padding, groups, binarizer)
+
+
+def build_parsed(
+    name: str,
+    kwargs: Mapping[str, Any],
+    in_ch: int,
+    out_ch: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+    binarizer: BinarizerLike = "fp",
+) -> Block:
+    """The block `name` from options already read by `block_options` (a model parses its block
+    choice once and builds every slot from it)."""
+    kwargs = dict(kwargs)
+    groups = slot_groups(name, kwargs, in_ch, out_ch, groups)
+    return BLOCKS.get(name)(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer, **kwargs)
 
 
 def names() -> list[str]:
@@ -40,4 +57,4 @@ def names() -> list[str]:
 
 import_submodules(__name__, __path__)
 
-__all__ = ["BLOCKS", "BinaryConv2d", "Block", "block_options", "build", "names", "option_names"]
+__all__ = ["BLOCKS", "BinaryConv2d", "Block", "block_options", "build", "build_parsed", "names", "option_names"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -34,17 +35,15 @@ class ClsDataModule(BaseDataModule):
     task = "cls"
     stats: Stats = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
+    loader_defaults = {"image_size": (32, 32)}
+
     def __init__(
         self,
-        batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (32, 32),
         normalize: bool = True,
         augment: bool = True,
+        **loader: Any,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if len(self.image_size) != 2:
             raise ValueError(f"image_size must be (H, W), got {self.image_size}")
         self.image_size = (int(self.image_size[0]), int(self.image_size[1]))

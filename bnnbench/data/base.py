@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,6 +14,9 @@ from torch.utils.data import DataLoader, Dataset
 from bnnbench.data.corruption import CorruptedSet, Corruption, Stats
 from bnnbench.data.info import DataInfo
 from bnnbench.data.sampler import EpochSeededRandomSampler
+
+LOADER_DEFAULTS: dict[str, Any] = {"batch_size": 8, "eval_batch_size": None, "num_workers": 0, "seed": 0,
+                                   "image_size": (64, 64)}
 
 
 class BaseDataModule(L.LightningDataModule):
@@ -38,14 +42,39 @@ class BaseDataModule(L.LightningDataModule):
     # how samples become a batch (None: stacked); detection keeps lists of images and targets
     collate_fn: ClassVar[Callable[[list[Any]], Any] | None] = None
 
-    def __init__(
-        self,
-        batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (64, 64),
-    ) -> None:
+    # the loader options every data module takes, passed down as **loader so that no subclass
+    # re-types them; a subclass sets its own defaults in `loader_defaults` (merged along the MRO)
+    loader_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def loader_options(cls) -> dict[str, Any]:
+        """The loader options of this data set with their defaults: LOADER_DEFAULTS, then each
+        class's `loader_defaults` from the base down."""
+        options = dict(LOADER_DEFAULTS)
+        for klass in reversed(cls.__mro__):
+            options.update(klass.__dict__.get("loader_defaults", {}))
+        return options
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """Every option of `cls(...)` with its default: the loader options, and the parameters of
+        its constructor (the nearest class's; they win over a loader default of the same name)."""
+        init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
+        own: dict[str, Any] = {}
+        if init is not None and init is not BaseDataModule.__dict__["__init__"]:
+            own = {p.name: p.default for p in inspect.signature(init).parameters.values()
+                   if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        return {**cls.loader_options(), **own}
+
+    def __init__(self, **loader: Any) -> None:
+        """`loader`: batch_size, eval_batch_size (None: batch_size), num_workers, seed (the data's
+        own: generated samples and random splits), image_size (H, W) the model sees in training."""
+        unknown = sorted(set(loader) - set(LOADER_DEFAULTS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown options {unknown}")
+        options = {**self.loader_options(), **loader}
+        batch_size, eval_batch_size = options["batch_size"], options["eval_batch_size"]
+        num_workers, seed, image_size = options["num_workers"], options["seed"], options["image_size"]
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

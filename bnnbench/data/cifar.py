@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,22 +100,18 @@ class _CifarBase(ClsDataModule):
     layout: str = ""
     name: str = ""
 
+    loader_defaults = {"batch_size": 128, "image_size": (32, 32)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (32, 32),
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 4,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
-        )
+        super().__init__(normalize, augment, **loader)
         self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         self.folder_path = self._find_folder(root)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
@@ -88,19 +88,15 @@ class DepthFileDataModule(BaseDataModule):
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (64, 64),
         train_file: str | None = None,
         val_file: str | None = None,
         test_file: str | None = None,
         rotate_degrees: float = 0.0,
         color_jitter: float = 0.0,
+        **loader: Any,
     ) -> None:
         """Split files: absolute, or relative to root; val_file defaults to test_file."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         self.root = root
         self.train_file = train_file or self.default_train_file
         self.test_file = test_file or self.default_test_file

@@ -10,6 +10,7 @@ layout under `benchmark_root`), whole images one at a time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir, require_file
@@ -27,6 +28,8 @@ benchmark_root/Set5/HR/..., Set5/LR_bicubic/X2/...   validation / test set (see 
 class DF2KDataModule(SRDataModule):
     """DF2K training pairs; validation and test on a benchmark set (Set5 by default)."""
 
+    loader_defaults = {"batch_size": 16, "eval_batch_size": 1, "num_workers": 4}
+
     def __init__(
         self,
         root: str | None = None,
@@ -35,16 +38,13 @@ class DF2KDataModule(SRDataModule):
         scale: int = 2,
         patch_size: int = 128,
         repeats: int = 100,
-        batch_size: int = 16,
-        eval_batch_size: int | None = 1,
-        num_workers: int = 4,
-        seed: int = 0,
         image_size: Sequence[int] | None = None,
+        **loader: Any,
     ) -> None:
         """`patch_size`: the HR side of the training crops (BI-DiffSR: 128); `image_size`: what cost
         is counted at (default the training crop)."""
         size = image_size or (patch_size, patch_size)
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, size)
+        super().__init__(image_size=size, **loader)
         if patch_size % scale or patch_size < scale:
             raise ValueError(f"df2k: patch_size must be a positive multiple of scale={scale}, got {patch_size}")
         if test_set not in BENCHMARKS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,24 +28,20 @@ class DigitsDataModule(ClsDataModule):
 
     num_classes = 10
 
+    loader_defaults = {"batch_size": 64, "image_size": (32, 32)}
+
     def __init__(
         self,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (32, 32),
         normalize: bool = True,
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
         noise: float = 0.0,
+        **loader: Any,
     ) -> None:
         """`noise`: std of Gaussian noise added once to each 8x8 original (pixels in [0, 1]) before
         upsampling, drawn from the data seed: a fixed, harder data set (the paper-table proxies use
         it so that ResNet-20 does not saturate), not an augmentation."""
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment=False
-        )
+        super().__init__(normalize, augment=False, **loader)
         if not (0.0 < val_fraction and 0.0 < test_fraction and val_fraction + test_fraction < 1.0):
             raise ValueError(
                 f"digits: val_fraction and test_fraction must be > 0 with a sum < 1, got {val_fraction}, {test_fraction}"

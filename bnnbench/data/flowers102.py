@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
@@ -36,22 +37,18 @@ class Flowers102DataModule(ClsDataModule):
     num_classes = 102
     stats: Stats = IMAGENET_STATS
 
+    loader_defaults = {"batch_size": 64, "num_workers": 4, "image_size": (224, 224)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 4,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (224, 224),
         normalize: bool = True,
         augment: bool = True,
         train_split: str = "trn",
         eval_resize_ratio: float = 256 / 224,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
-        )
+        super().__init__(normalize, augment, **loader)
         if train_split not in TRAIN_SPLITS:
             raise ValueError(
                 f"flowers102: train_split must be one of {sorted(TRAIN_SPLITS)}, got {train_split!r}"

@@ -7,6 +7,7 @@ same whichever worker, order or process draws it, and no global RNG state is tou
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -161,22 +162,18 @@ class GeneratedClsDataModule(ClsDataModule):
 
     stats: Stats = ((0.5, 0.5, 0.5), (0.29, 0.29, 0.29))  # measured on the train split
 
+    loader_defaults = {"batch_size": 64, "image_size": (32, 32)}
+
     def __init__(
         self,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (32, 32),
         normalize: bool = True,
         train_size: int = 2000,
         val_size: int = 500,
         test_size: int = 500,
         num_classes: int = 10,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment=False
-        )
+        super().__init__(normalize, augment=False, **loader)
         if not 2 <= num_classes <= len(CLASSES):
             raise ValueError(
                 f"gen_cls: num_classes must lie in 2..{len(CLASSES)}, got {num_classes}"

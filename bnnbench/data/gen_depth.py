@@ -10,8 +10,8 @@ max_depth, a few random sensor dropouts and, now and then, a rectangular hole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,20 +130,18 @@ class GenDepthDataModule(GeneratedDataModule):
     max_depth = 10.0
     eval_crop = None
 
+    loader_defaults = {"batch_size": 16}
+
     def __init__(
         self,
-        batch_size: int = 16,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (64, 64),
         train_size: int = 256,
         val_size: int = 64,
         test_size: int | None = None,
         noise: float = 0.03,
+        **loader: Any,
     ) -> None:
         """`noise` is the pixel noise std (pixels in [0, 1])."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         self.train_size, self.val_size, self.test_size = train_size, val_size, test_size
         self.renderer = DepthRenderer(self.image_size, self.max_depth, noise)
 

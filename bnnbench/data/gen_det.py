@@ -11,9 +11,9 @@ for training as BiDet does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,21 +118,19 @@ class GenDetDataModule(DetectionDataModule):
     class_names = CLASS_NAMES
     num_classes = len(CLASS_NAMES) + 1
 
+    loader_defaults = {"image_size": (128, 128)}
+
     def __init__(
         self,
-        batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (128, 128),
         train_size: int = 256,
         val_size: int = 50,
         test_size: int = 100,
         max_objects: int = 3,
         difficult_rate: float = 0.1,
+        **loader: Any,
     ) -> None:
         """`max_objects` shapes at most per image; `difficult_rate` of the boxes flagged difficult."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if min(self.image_size) < 16:
             raise ValueError(f"gen_det: image_size must be at least 16 px a side, got {list(self.image_size)}")
         if max_objects < 1 or not 0.0 <= difficult_rate <= 1.0:

@@ -10,8 +10,8 @@ straddle two classes are labelled 255 (ignore), like VOC's object borders.
 from __future__ import annotations
 
 import colorsys
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,21 +106,19 @@ class GenSegDataModule(GeneratedDataModule):
     task = "seg"
     ignore_index = 255
 
+    loader_defaults = {"batch_size": 16}
+
     def __init__(
         self,
-        batch_size: int = 16,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (64, 64),
         num_classes: int = 6,
         train_size: int = 256,
         val_size: int = 64,
         test_size: int | None = None,
         noise: float = 0.08,
+        **loader: Any,
     ) -> None:
         """`num_classes` counts the background; `noise` is the pixel noise std (pixels in [0, 1])."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if num_classes < 2:
             raise ValueError(f"gen_seg: num_classes must be >= 2, got {num_classes}")
         self.num_classes = num_classes

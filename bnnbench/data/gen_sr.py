@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from torch import Tensor
@@ -107,21 +108,19 @@ class TileSet(Dataset):
 class GenSRDataModule(SRDataModule):
     """Generated x2 (or x`scale`) pairs from scikit-learn's photos; fixed held-out val and test tiles."""
 
+    loader_defaults = {"image_size": (48, 48)}
+
     def __init__(
         self,
-        batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (48, 48),
         scale: int = 2,
         train_size: int = 480,
         val_size: int = 4,
         test_size: int = 12,
         test_tile: int = 64,
+        **loader: Any,
     ) -> None:
         """`image_size`: the HR training crop (square); `test_tile`: the HR side of the val/test tiles."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if scale < 2:
             raise ValueError(f"gen_sr: scale must be >= 2, got {scale}")
         if self.image_size[0] != self.image_size[1] or self.image_size[0] % scale or test_tile % scale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data._cls_common import (
@@ -54,22 +55,18 @@ class ImageNetDataModule(ClsDataModule):
     stats: Stats = IMAGENET_STATS
     num_classes = 1000  # ILSVRC-2012, what mode=cost counts without the folder; an instance counts train/
 
+    loader_defaults = {"batch_size": 256, "num_workers": 8, "image_size": (224, 224)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 256,
-        eval_batch_size: int | None = None,
-        num_workers: int = 8,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (224, 224),
         normalize: bool = True,
         augment: bool = True,
         eval_resize_ratio: float = 256 / 224,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
-        )
+        super().__init__(normalize, augment, **loader)
         self.val_holdout = val_holdout
         self.eval_resize_ratio = eval_resize_ratio
         path = require_dir(root, LAYOUT, "imagenet")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir
@@ -34,14 +34,11 @@ class KITTIDepthDataModule(DepthFileDataModule):
     default_train_file = "eigen_train_files_with_gt.txt"
     default_test_file = "eigen_test_files_with_gt.txt"
 
+    loader_defaults = {"batch_size": 64, "image_size": (352, 704)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (352, 704),
         train_file: str | None = None,
         val_file: str | None = None,
         test_file: str | None = None,
@@ -49,21 +46,10 @@ class KITTIDepthDataModule(DepthFileDataModule):
         color_jitter: float = 0.1,
         gt_root: str | None = None,
         eval_crop: str = "garg",
+        **loader: Any,
     ) -> None:
         """`gt_root` holds the depth PNGs (default root); `eval_crop` is "garg" or "eigen_kitti"."""
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            seed,
-            image_size,
-            train_file,
-            val_file,
-            test_file,
-            rotate_degrees,
-            color_jitter,
-        )
+        super().__init__(root, train_file, val_file, test_file, rotate_degrees, color_jitter, **loader)
         if eval_crop not in EVAL_CROPS:
             raise ValueError(f"kitti: eval_crop must be one of {EVAL_CROPS}, got {eval_crop!r}")
         self.eval_crop = eval_crop

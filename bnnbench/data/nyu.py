@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir
@@ -36,14 +36,11 @@ class NYUDepthDataModule(DepthFileDataModule):
     default_train_file = "nyudepthv2_train_files_with_gt.txt"
     default_test_file = "nyudepthv2_test_files_with_gt.txt"
 
+    loader_defaults = {"batch_size": 32, "image_size": (416, 544)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (416, 544),
         train_file: str | None = None,
         val_file: str | None = None,
         test_file: str | None = None,
@@ -51,21 +48,10 @@ class NYUDepthDataModule(DepthFileDataModule):
         color_jitter: float = 0.1,
         eval_root: str | None = None,
         train_border_crop: bool = True,
+        **loader: Any,
     ) -> None:
         """`eval_root` holds the val/test files (default root); split files default to BTS names."""
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            seed,
-            image_size,
-            train_file,
-            val_file,
-            test_file,
-            rotate_degrees,
-            color_jitter,
-        )
+        super().__init__(root, train_file, val_file, test_file, rotate_degrees, color_jitter, **loader)
         self.eval_root = eval_root
         self.train_border_crop = train_border_crop
 

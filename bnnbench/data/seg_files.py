@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision import tv_tensors
@@ -60,21 +61,19 @@ class SegFileDataModule(BaseDataModule, abc.ABC):
         """The files' images are normalised with ImageNet's mean and std."""
         return IMAGENET_MEAN, IMAGENET_STD
 
+    loader_defaults = {"batch_size": 32, "eval_batch_size": 1, "image_size": (480, 480)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (480, 480),
         base_size: int | None = None,
         scale_range: Sequence[float] = (0.5, 2.0),
         eval_short_side: int | None = None,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
         """`base_size`/`eval_short_side` default to min(image_size); eval_short_side=0 keeps full size."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         self.root = root
         self.base_size = base_size or min(self.image_size)
         self.scale_range = tuple(scale_range)

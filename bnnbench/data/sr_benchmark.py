@@ -8,8 +8,8 @@ read). A test set only: it scores a trained model (`mode=test ckpt_path=...`); t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir, require_file
@@ -47,21 +47,19 @@ def benchmark_pairs(root: Path, name: str, scale: int, dataset: str, lr_template
 class SRBenchmarkDataModule(SRDataModule):
     """An SR benchmark (Set5, Set14, B100, Urban100, Manga109) as the val and test split; test only."""
 
+    loader_defaults = {"batch_size": 1, "eval_batch_size": 1, "image_size": (256, 256)}
+
     def __init__(
         self,
         root: str | None = None,
         test_set: str = "Set5",
         scale: int = 2,
         lr_template: str | None = None,
-        batch_size: int = 1,
-        eval_batch_size: int | None = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (256, 256),
+        **loader: Any,
     ) -> None:
         """`image_size`: what cost is counted at; `lr_template`: the LR file stem, e.g.
         "{name}x{scale}" (default: the set's own naming)."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if test_set not in BENCHMARKS and lr_template is None:
             raise ValueError(f"sr_benchmark: test_set must be one of {', '.join(BENCHMARKS)} (or give lr_template for "
                              f"another folder), got {test_set!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,22 +60,18 @@ class STL10DataModule(ClsDataModule):
         "truck",
     )
 
+    loader_defaults = {"batch_size": 128, "image_size": (96, 96)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (96, 96),
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 12,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
-        )
+        super().__init__(normalize, augment, **loader)
         self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         path = require_dir(root, LAYOUT, "stl10")

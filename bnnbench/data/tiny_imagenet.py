@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data._cls_common import (
@@ -60,22 +61,18 @@ class TinyImageNetDataModule(ClsDataModule):
 
     stats: Stats = IMAGENET_STATS
 
+    loader_defaults = {"batch_size": 128, "num_workers": 4, "image_size": (64, 64)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 128,
-        eval_batch_size: int | None = None,
-        num_workers: int = 4,
-        seed: int = 0,
-        image_size: tuple[int, int] | list[int] = (64, 64),
         normalize: bool = True,
         augment: bool = True,
         crop_padding: int = 4,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size, eval_batch_size, num_workers, seed, image_size, normalize, augment
-        )
+        super().__init__(normalize, augment, **loader)
         self.val_holdout = val_holdout
         self.crop_padding = crop_padding
         self.root = require_dir(root, LAYOUT, "tiny_imagenet")

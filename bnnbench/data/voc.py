@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bnnbench.data import DATASETS
 from bnnbench.data.base import require_dir, require_file
@@ -35,32 +36,19 @@ class VOCDataModule(SegFileDataModule):
     layout = LAYOUT
     num_classes = 21
 
+    loader_defaults = {"batch_size": 32, "eval_batch_size": 1, "image_size": (375, 500)}
+
     def __init__(
         self,
         root: str | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (375, 500),
         base_size: int | None = None,
         scale_range: Sequence[float] = (0.5, 2.0),
         eval_short_side: int | None = None,
         use_aug: bool | None = None,
         val_holdout: float = 0.02,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            seed,
-            image_size,
-            base_size,
-            scale_range,
-            eval_short_side,
-            val_holdout,
-        )
+        super().__init__(root, base_size, scale_range, eval_short_side, val_holdout, **loader)
         self.use_aug = use_aug
         self.aug_used = False  # set by setup: whether the train split came from train_aug
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,20 +115,18 @@ class VOCDetDataModule(DetectionDataModule):
     class_names = VOC_CLASSES
     num_classes = len(VOC_CLASSES) + 1
 
+    loader_defaults = {"batch_size": 16, "eval_batch_size": 1, "image_size": (600, 800)}
+
     def __init__(
         self,
         root: str | None = None,
         train_sets: str = "07+12",
-        batch_size: int = 16,
-        eval_batch_size: int | None = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (600, 800),
         short_side: int = 600,
         max_side: int = 1000,
+        **loader: Any,
     ) -> None:
         """`image_size` is the input cost is counted at (VOC images are about 500x375, resized to 600 x ~800)."""
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+        super().__init__(**loader)
         if train_sets not in TRAIN_SETS:
             raise ValueError(f"voc_det: train_sets must be one of {', '.join(TRAIN_SETS)}, got {train_sets!r}")
         if short_side < 1 or max_side < short_side:

@@ -81,7 +81,8 @@ class BlockChoice:
         BLOCKS.check(name)
         options = with_wrapped(name, options, natural)
         options = {k: list(v) if layer_schedule.is_per_layer({k: v}) else v for k, v in options.items()}
-        block_options(name, options)  # unknown keys fail here, before anything is built
+        # read once (unknown keys fail here, before anything is built); every slot is built from it
+        self.kwargs = block_options(name, options)
         self.name, self.options = name, options
         self.binarizer = BinarizerSpec.of(binarizer)
         # tau / groups given per stage or per layer (ES-BNN Table 8): resolved by `plan`
@@ -126,10 +127,9 @@ class BlockChoice:
         """The block for one conv slot of the architecture, at the base widths in_ch -> out_ch;
         with per-layer options, the next layer's, re-expanded where its replicas change."""
         if not self.per_layer:
-            return blocks.build(
-                {"name": self.name, **self.options, **overrides},
-                in_ch, out_ch, kernel_size, stride, padding, groups, self.binarizer,
-            )
+            kwargs = {**self.kwargs, **(block_options(self.name, overrides) if overrides else {})}
+            return blocks.build_parsed(self.name, kwargs, in_ch, out_ch, kernel_size, stride, padding, groups,
+                                       self.binarizer)
         if self._slots is None:
             raise ValueError(
                 f"block {self.name!r} has per-layer options ({', '.join(layer_schedule.PER_LAYER_OPTIONS)} as "

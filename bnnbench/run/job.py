@@ -51,6 +51,10 @@ def check_options(registry: Registry, name: str, options: Mapping[str, Any], fix
     `fixed` are the arguments the job passes itself (not config keys).
     """
     target = registry.get(name)
+    own = getattr(target, "option_defaults", None)  # a data module: its options through **loader
+    if own is not None:
+        check_keys(f"{registry.kind} {name!r}", options, [k for k in own() if k not in fixed])
+        return
     fn: Callable[..., Any] = target.__init__ if inspect.isclass(target) else target
     params = inspect.signature(fn).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

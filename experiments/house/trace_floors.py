@@ -9,8 +9,8 @@ keeps the calls into bnnbench's own functions, and prints
   callback, or a function-local import that runs back up); calls from outside bnnbench
   (Lightning calling a task's hooks, Hydra) are not moves;
 - entries per file of the run layer and the CLI (how often the job comes back to them);
-- how many times each parser of a choice ran (`parse_component`, `BinarizerSpec.of`,
-  `block_options`) and how many times the block / model check ran.
+- how many times each parser of a choice ran (`parse_component`, `BinarizerSpec.of` on a name
+  or mapping, `block_options`) and how many times the block / model check ran.
 
     python experiments/house/trace_floors.py            # mode=cost of the default job
     python experiments/house/trace_floors.py --train    # one smoke training step of task=seg
@@ -52,6 +52,7 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
+    import bnnbench.tasks  # noqa: F401  (registrations)
     from bnnbench.core.registry import TASKS
     from bnnbench.run.execute import run
     from bnnbench.run.settings import CONFIG_PATH
@@ -78,7 +79,8 @@ def main() -> None:
             return
         calls += 1
         name = frame.f_code.co_name
-        if name in COUNTED:
+        # BinarizerSpec.of given a spec hands it back: only a name or a mapping is a parse
+        if name in COUNTED and not (name == "of" and type(frame.f_locals.get("value")).__name__ == "BinarizerSpec"):
             counts[f"{Path(path).stem}.{name}"] += 1
         caller = frame.f_back.f_code.co_filename if frame.f_back is not None else ""
         if caller != path:

@@ -90,6 +90,8 @@ def test_optimizer_files_equal_the_code_defaults(name):
 def _code_defaults(obj) -> dict:
     import inspect
 
+    if hasattr(obj, "option_defaults"):  # a data module: its own options and the loader's
+        return obj.option_defaults()
     target = obj.__init__ if inspect.isclass(obj) else obj
     return {k: p.default for k, p in inspect.signature(target).parameters.items() if p.default is not inspect.Parameter.empty}
 

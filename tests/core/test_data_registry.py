@@ -2,7 +2,6 @@
 contract of the task that trains on them (`BaseTask.check_batch`), real ones refuse a missing
 folder naming it and the layout they expected."""
 
-import inspect
 
 import pytest
 
@@ -13,7 +12,7 @@ from bnnbench.core.registry import TASKS
 @pytest.mark.parametrize("name", data.names())
 def test_every_data_set(name, tmp_path):
     cls = data.DATASETS.get(name)
-    if "root" in inspect.signature(cls.__init__).parameters:
+    if "root" in cls.option_defaults():
         missing = tmp_path / "missing"
         with pytest.raises(FileNotFoundError) as err:
             dm = data.build(name, root=str(missing))
@@ -21,7 +20,7 @@ def test_every_data_set(name, tmp_path):
         assert str(missing) in str(err.value) and "expected" in str(err.value).lower()
         return
     dm = data.build(name, batch_size=4, image_size=[16, 16], **({"train_size": 8, "val_size": 4}
-                    if "train_size" in inspect.signature(cls.__init__).parameters else {}))
+                    if "train_size" in cls.option_defaults() else {}))
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     # the task that trains on this kind of data owns its batch contract
@@ -39,10 +38,10 @@ def test_every_task_refuses_a_batch_with_a_target_missing(kind):
     # target fewer than images is refused in one line
     ours = next(TASKS.get(n) for n in TASKS.names() if kind in TASKS.get(n).data_kinds)
     name = next(n for n in data.names() if data.DATASETS.get(n).task == kind and
-                "root" not in inspect.signature(data.DATASETS.get(n).__init__).parameters)
+                "root" not in data.DATASETS.get(n).option_defaults())
     cls = data.DATASETS.get(name)
     dm = data.build(name, batch_size=2, image_size=[16, 16], **({"train_size": 4, "val_size": 2}
-                    if "train_size" in inspect.signature(cls.__init__).parameters else {}))
+                    if "train_size" in cls.option_defaults() else {}))
     dm.setup("fit")
     images, targets = next(iter(dm.train_dataloader()))
     ours.check_batch((images, targets), dm.info)

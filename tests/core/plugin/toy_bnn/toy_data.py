@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,18 +34,9 @@ class GenToyDataModule(GeneratedDataModule):
 
     task = "toy"
     num_classes = 4
+    loader_defaults = {"batch_size": 16, "image_size": (16, 16)}
 
-    def __init__(
-        self,
-        batch_size: int = 16,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 0,
-        image_size: Sequence[int] = (16, 16),
-        train_size: int = 256,
-        val_size: int = 64,
-        test_size: int | None = None,
-    ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers, seed, image_size)
+    def __init__(self, train_size: int = 256, val_size: int = 64, test_size: int | None = None, **loader: Any) -> None:
+        super().__init__(**loader)
         self.train_size, self.val_size, self.test_size = train_size, val_size, test_size
         self.renderer = Squares(self.image_size)
