@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bnnbench.analyze.cli import main
+from bnnbench.analyze.command import main
 
 if __name__ == "__main__":
     code = main()

@@ -19,7 +19,7 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Options:
-    """The command line's settings shared by the analyses (defaults: `bnnbench.analyze.cli`)."""
+    """The command line's settings shared by the analyses (defaults: `bnnbench.analyze.command`)."""
 
     out: Path
     split: str | None = None  # None: each analysis's own default split

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
+from bnnbench.blocks.activations import activation, check_activation
 from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.bypass import broadcast, match_spatial
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.codes import ActivationCode
 from bnnbench.core.elementwise import per_sample, pooled

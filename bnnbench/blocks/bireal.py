@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from bnnbench.blocks.activations import activation, check_activation
 from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.bypass import match_spatial
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
 

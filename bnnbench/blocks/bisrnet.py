@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bnnbench.blocks.activations import RPReLU
 from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.conv import BinarizerLike
-from bnnbench.blocks.layers import RPReLU
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from bnnbench.blocks.activations import activation, check_activation
 from bnnbench.blocks.base import Block, make_conv
 from bnnbench.blocks.bypass import broadcast, cfb, match_spatial
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
-from bnnbench.blocks.layers import activation, check_activation
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import channel_fusion, pooled
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bnnbench.blocks.activations import RPReLU
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.blocks.layers import RPReLU
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.conformance.case import (
     Case,

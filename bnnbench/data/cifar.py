@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import (
+from bnnbench.data.base import holdout, require_dir, require_file
+from bnnbench.data.cls_base import (
     CIFAR10_STATS,
     CIFAR100_STATS,
     ClsDataModule,
     Stats,
     TensorImageDataset,
 )
-from bnnbench.data.base import holdout, require_dir, require_file
 
 CIFAR10_LAYOUT = """root/                      (or root = the cifar-10-batches-py folder itself)
   cifar-10-batches-py/

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import ClsDataModule, TensorImageDataset
+from bnnbench.data.cls_base import ClsDataModule, TensorImageDataset
 
 
 @functools.cache

@@ -9,8 +9,8 @@ import numpy as np
 import scipy.io
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import IMAGENET_STATS, ClsDataModule, ImageFileDataset, Stats
 from bnnbench.data.base import require_dir, require_file
+from bnnbench.data.cls_base import IMAGENET_STATS, ClsDataModule, ImageFileDataset, Stats
 
 LAYOUT = """root/
   jpg/

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import ClsDataModule, Stats
+from bnnbench.data.cls_base import ClsDataModule, Stats
 
 CLASSES = (
     "disk",

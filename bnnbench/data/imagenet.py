@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import (
+from bnnbench.data.base import holdout, require_dir
+from bnnbench.data.cls_base import (
     IMAGENET_STATS,
     ClsDataModule,
     ImageFileDataset,
@@ -14,7 +15,6 @@ from bnnbench.data._cls_common import (
     list_class_dirs,
     list_images,
 )
-from bnnbench.data.base import holdout, require_dir
 
 LAYOUT = """root/
   train/

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import STL10_STATS, ClsDataModule, Stats, TensorImageDataset
 from bnnbench.data.base import holdout, require_dir, require_file
+from bnnbench.data.cls_base import STL10_STATS, ClsDataModule, Stats, TensorImageDataset
 
 LAYOUT = """root/                      (or root = the stl10_binary folder itself)
   stl10_binary/

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from bnnbench.data import DATASETS
-from bnnbench.data._cls_common import (
+from bnnbench.data.base import holdout, require_dir, require_file
+from bnnbench.data.cls_base import (
     IMAGENET_STATS,
     ClsDataModule,
     ImageFileDataset,
     Stats,
     list_images,
 )
-from bnnbench.data.base import holdout, require_dir, require_file
 
 LAYOUT = """root/                        (the unpacked tiny-imagenet-200 folder)
   wnids.txt                    one wnid per line; these are the classes

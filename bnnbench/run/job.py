@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -61,16 +61,6 @@ def check_options(registry: Registry, name: str, options: Mapping[str, Any], fix
         return
     valid = [p for p in params if p not in ("self", *fixed) and params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
     check_keys(f"{registry.kind} {name!r}", options, valid)
-
-
-@dataclass
-class Job:
-    """What one run trains: its data module, model and task, and the names they were built from."""
-
-    datamodule: Any
-    model: nn.Module
-    task: Any
-    names: dict[str, str]
 
 
 def _component(cfg: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:
@@ -214,14 +204,4 @@ def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any) -> Any:
     return TASKS.get(name).from_data(model, info, **options)
 
 
-def build_job(cfg: Mapping[str, Any]) -> Job:
-    """Check `cfg`, then build data module (not yet set up), model and task."""
-    check(cfg)
-    dm = build_datamodule(cfg)
-    model = build_model(cfg, dm.info)
-    task = build_task(cfg, model, dm.info)
-    names = {g: _component(cfg, g)[0] for g in ("task", "data", "model", "binarizer", "block")}
-    return Job(dm, model, task, names)
-
-
-__all__ = ["AUTO", "DATA_RUN_KEYS", "Job", "corruption_grid", "build_datamodule", "describe_data", "build_job", "build_model", "build_task", "check", "check_options", "plain"]
+__all__ = ["AUTO", "DATA_RUN_KEYS", "corruption_grid", "build_datamodule", "describe_data", "build_model", "build_task", "check", "check_options", "plain"]

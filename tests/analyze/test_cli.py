@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bnnbench.analyze.cli import main
+from bnnbench.analyze.command import main
 from bnnbench.run import job
 from bnnbench.run.execute import run
 from bnnbench.run.settings import CONFIG_PATH

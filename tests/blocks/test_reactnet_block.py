@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import bnnbench.blocks as K
+from bnnbench.blocks.activations import Maxout, RPReLU
 from bnnbench.blocks.bypass import cfb
-from bnnbench.blocks.layers import Maxout, RPReLU
 
 
 def _sign(v):

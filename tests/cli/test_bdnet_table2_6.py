@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from bnnbench.blocks.activations import Maxout, RPReLU
 from bnnbench.blocks.bdnet import BDNetBlock, DualConv
-from bnnbench.blocks.layers import Maxout, RPReLU
 from bnnbench.run import job
 
 from .conftest import make_cfg

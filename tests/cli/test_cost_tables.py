@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bnnbench.report import build_rows, load_table
-from bnnbench.report.cli import main as report_main
+from bnnbench.report.command import main as report_main
 from bnnbench.run.settings import CONFIG_PATH, validate
 
 from .conftest import make_cfg

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bnnbench.report.aggregate import build_rows
-from bnnbench.report.cli import main as report_main
+from bnnbench.report.command import main as report_main
 from bnnbench.report.paper_tables import load_table, table_for_experiment
 
 from .conftest import make_cfg

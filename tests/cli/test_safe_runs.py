@@ -164,10 +164,10 @@ def test_a_checkpoint_of_another_task_names_the_file_the_run_it_fits_and_this_ru
 def test_every_entry_point_gives_one_line_and_exit_2_and_the_traceback_with_debug(module, tmp_path, capsys):
     """Issue item 11: user errors in every entry point, traceback behind --debug (each command's
     `python -m` main, called in-process)."""
-    from bnnbench.analyze.cli import main as analyze_main
+    from bnnbench.analyze.command import main as analyze_main
     from bnnbench.core.errors import guarded
     from bnnbench.export.__main__ import main as export_main
-    from bnnbench.report.cli import main as report_main
+    from bnnbench.report.command import main as report_main
 
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     ckpt = tmp_path / "run" / "checkpoints" / "x.ckpt"

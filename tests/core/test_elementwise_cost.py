@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from bnnbench import models
+from bnnbench.blocks.activations import RPReLU
 from bnnbench.blocks.cfb import CFBBlock
 from bnnbench.blocks.conv import BinaryConv2d
-from bnnbench.blocks.layers import RPReLU
 from bnnbench.core.complexity import Cost, count
 from bnnbench.models.layers import BiasPReLU
 

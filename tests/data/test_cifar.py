@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bnnbench import data
-from bnnbench.data._cls_common import CIFAR10_STATS
+from bnnbench.data.cls_base import CIFAR10_STATS
 
 
 def build(name: str, **kwargs):

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from bnnbench import data
-from bnnbench.data._cls_common import IMAGENET_STATS
+from bnnbench.data.cls_base import IMAGENET_STATS
 
 
 def build(name: str, **kwargs):

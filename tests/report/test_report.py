@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bnnbench.report import build_rows, load_table, table_names
-from bnnbench.report.cli import main
+from bnnbench.report.command import main
 from bnnbench.report.render import render
 
 

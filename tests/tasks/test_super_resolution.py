@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -73,11 +75,14 @@ def test_bad_task_options_are_named():
         SuperResolutionTask(nn.Linear(2, 2))
 
 
-def _job(*overrides: str):
+def _job(*overrides: str) -> SimpleNamespace:
+    """The data module (set up), model and task of the tiny SR job, as the run builds them."""
     cfg = make_cfg(*TINY_SR, *overrides, tiny=False)
-    built = job.build_job(cfg)
-    built.datamodule.setup("fit")
-    return built
+    job.check(cfg)
+    dm = job.build_datamodule(cfg)
+    dm.setup("fit")
+    model = job.build_model(cfg, dm.info)
+    return SimpleNamespace(datamodule=dm, model=model, task=job.build_task(cfg, model, dm.info))
 
 
 @pytest.mark.parametrize("noise", ["ddim", "ddpm"])
