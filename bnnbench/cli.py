@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from bnnbench import __version__
 from bnnbench.core.console import console
 from bnnbench.core.errors import DEBUG_FLAG, DEBUG_HINT, debugging, layout_of, one_line
 from bnnbench.run import sweep
@@ -58,14 +59,12 @@ _main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="con
 def main() -> None:
     """Console-script entry point (`bnnbench ...` = `python -m bnnbench ...`)."""
     if sys.argv[1:2] == ["list"]:
-        from bnnbench.run.catalog import print_catalog
+        from bnnbench.run.catalog import print_catalog  # imports every component: only for `list`
 
         print_catalog()
         return
     if sys.argv[1:2] == ["--version"]:  # bnnbench's, not Hydra's
-        import bnnbench
-
-        print(f"bnnbench {bnnbench.__version__}")
+        print(f"bnnbench {__version__}")
         return
     if DEBUG_FLAG in sys.argv[1:]:  # not a Hydra override: tracebacks for every error
         sys.argv.remove(DEBUG_FLAG)

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from bnnbench.analyze import ANALYSES
-from bnnbench.analyze.context import SPLITS, Options
+from bnnbench.analyze.context import SPLITS, Options, load_context
 from bnnbench.core.keyvalue import UsageError, parse_key_values, run_main
+from bnnbench.core.progress import progress
+from bnnbench.run.settings import set_threads
 
 USAGE = (
     "usage: python -m bnnbench.analyze ckpt=<run>/checkpoints/<name>.ckpt what=<names|all> "
@@ -88,9 +90,6 @@ def analyze(args: dict[str, str]) -> dict[str, list[Path]]:
         TimeElapsedColumn,
     )
 
-    from bnnbench.analyze.context import load_context
-    from bnnbench.core.progress import progress
-    from bnnbench.run.settings import set_threads
 
     names = analyses(args["what"])
     ckpt = Path(args["ckpt"]).expanduser()

@@ -14,6 +14,11 @@ import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from torch import Tensor, nn
 
+from bnnbench.analyze import AnalysisUnavailable
+from bnnbench.run import job
+from bnnbench.run.run_model import load_run_model
+from bnnbench.tasks.base import BaseTask
+
 SPLITS = ("train", "val", "test")
 
 
@@ -67,8 +72,6 @@ class RunContext:
 
 def check_loss(task: Any, what: str) -> None:
     """Raise AnalysisUnavailable when the task has no loss in eval mode (detection: training mode only)."""
-    from bnnbench.analyze import AnalysisUnavailable
-
     if getattr(task, "model_output", "") == "detections":
         raise AnalysisUnavailable(
             f"what={what} needs a training loss in eval mode: task {type(task).__name__} computes its "
@@ -79,8 +82,6 @@ def check_loss(task: Any, what: str) -> None:
 def batch_loss(task: Any, batch: Any) -> Tensor:
     """The training objective of one batch: `criterion(predict(image, target), target)` for the
     tasks that train on it, else the task's own training_step (detection, distillation)."""
-    from bnnbench.tasks.base import BaseTask
-
     if type(task).training_step is BaseTask.training_step:
         image, target = batch
         return task.criterion(task.predict(image, target), target)
@@ -99,8 +100,6 @@ def load_context(ckpt: str | Path, config: str | Path | None = None, device: str
     """The run behind `ckpt` rebuilt as the export tool rebuilds it (`bnnbench.run.run_model`), plus its task."""
     from omegaconf import OmegaConf
 
-    from bnnbench.run import job
-    from bnnbench.run.run_model import load_run_model
 
     model, dm, config_path = load_run_model(ckpt, config)
     task = job.build_task(OmegaConf.load(config_path), model, dm.info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bnnbench.blocks.base import Block
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options, option_names, slot_groups
 from bnnbench.core.registry import import_submodules, parse_component
@@ -47,7 +47,7 @@ def build_parsed(
     choice once and builds every slot from it)."""
     kwargs = dict(kwargs)
     groups = slot_groups(name, kwargs, in_ch, out_ch, groups)
-    return BLOCKS.get(name)(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer, **kwargs)
+    return BLOCKS.get(name)(ConvSlot(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer), **kwargs)
 
 
 def names() -> list[str]:
@@ -57,4 +57,4 @@ def names() -> list[str]:
 
 import_submodules(__name__, __path__)
 
-__all__ = ["BLOCKS", "BinaryConv2d", "Block", "block_options", "build", "build_parsed", "names", "option_names"]
+__all__ = ["BLOCKS", "BinaryConv2d", "Block", "ConvSlot", "block_options", "build", "build_parsed", "names", "option_names"]

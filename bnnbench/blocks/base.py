@@ -1,10 +1,13 @@
-"""The block contract: block(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer)."""
+"""The block contract: block(slot, **its own options), slot = ConvSlot(in_ch, out_ch, kernel_size,
+stride, padding, groups, binarizer)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch import nn
@@ -43,6 +46,29 @@ def conv_factory(factory: ConvFactory) -> Iterator[None]:
         _CONV_FACTORY.reset(token)
 
 
+@dataclass(frozen=True)
+class ConvSlot:
+    """One conv slot of a network, what every block is built for: C_in -> C_out with this kernel,
+    stride, padding and grouping, binarized by `binarizer`. One value, so that a block declares
+    only its own options after it; unpacks in this order (`cin, cout, k, s, p, g, b = slot`)."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    binarizer: BinarizerLike = "fp"
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+                     self.groups, self.binarizer))
+
+    def replace(self, **changes: Any) -> ConvSlot:
+        """A copy with `changes` (e.g. the widths of an expanded block)."""
+        return dataclasses.replace(self, **changes)
+
+
 class Block(nn.Module):
     """A binary conv wired with BN and (in subclasses) full-precision bypasses.
 
@@ -64,18 +90,8 @@ class Block(nn.Module):
     # None there means the model's own block (`blocks.registry.wrapped`, filled in by models)
     wraps_option: ClassVar[str | None] = None
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
-        *,
-        conv: bool = True,
-    ) -> None:
+    def __init__(self, slot: ConvSlot, *, conv: bool = True) -> None:
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         super().__init__()
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         if conv:
@@ -93,4 +109,4 @@ class Block(nn.Module):
         return cls.expansion
 
 
-__all__ = ["Block", "conv_factory", "make_conv"]
+__all__ = ["Block", "ConvSlot", "conv_factory", "make_conv"]

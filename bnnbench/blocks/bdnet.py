@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.base import Block, ConvSlot, make_conv
 from bnnbench.blocks.bypass import broadcast, match_spatial
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
@@ -119,13 +119,7 @@ class BDNetBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         dual: str = "dw",
         act: str = "rprelu",
         prebn: bool = True,
@@ -133,6 +127,7 @@ class BDNetBlock(Block):
         threshold: float = 0.5,
         separable: bool = True,
     ) -> None:
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         if dual not in DUALS:
             raise ValueError(f"bdnet dual must be one of {DUALS}, got {dual!r}")
         check_activation(act, "bdnet")
@@ -140,7 +135,7 @@ class BDNetBlock(Block):
             raise ValueError(
                 f"bdnet's spatial conv is depth-wise: groups must be 1 or in_channels={in_channels}, got {groups}"
             )
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        super().__init__(slot, conv=False)
         self.dual, self.prebn, self.real_dw, self.separable = dual, prebn, real_dw, separable
         # without `separable` a slot is either the depth-wise part or the point-wise part alone
         self.has_dw = separable or groups == in_channels == out_channels

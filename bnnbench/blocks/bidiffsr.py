@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.base import Block, ConvSlot, make_conv
 from bnnbench.blocks.bypass import cfb, match_spatial
-from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import channel_fusion, per_sample, pooled
 from bnnbench.core.timestep import timestep_group
@@ -71,16 +70,11 @@ class BIDiffSRBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         timestep_groups: int = DEFAULT_GROUPS,
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
+        super().__init__(slot, conv=False)
         self.conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
         self.act = GroupRPReLU(out_channels, timestep_groups)
 

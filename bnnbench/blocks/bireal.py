@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.base import Block, ConvSlot, make_conv
 from bnnbench.blocks.bypass import match_spatial
-from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
 
@@ -26,18 +25,13 @@ class BiRealBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         act: str = "none",
         shortcut: bool = True,
     ) -> None:
+        in_channels, out_channels, stride = slot.in_channels, slot.out_channels, slot.stride
         check_activation(act, "bireal")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        super().__init__(slot)
         self.act = activation(act, out_channels)
         self.shortcut = shortcut
         self.downsample: nn.Module = nn.Identity()

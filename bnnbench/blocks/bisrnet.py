@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import RPReLU
-from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.base import Block, ConvSlot, make_conv
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
@@ -59,15 +59,10 @@ class BiSRNetBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         up: bool = False,
     ) -> None:
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         if in_channels > out_channels and in_channels % out_channels:
             raise ValueError(
                 f"bisrnet decreases channels by an integer factor (Decrease: split, units, average), got "
@@ -87,7 +82,7 @@ class BiSRNetBlock(Block):
                 f"bisrnet increases grouped convs by an integer factor only, got in={in_channels}, "
                 f"out={out_channels}, groups={groups}"
             )
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        super().__init__(slot, conv=False)
         self.up = up
         self.ceil_mode = 2 * padding == kernel_size - 1  # else floor: k = s + 2p
         small = min(in_channels, out_channels)

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from bnnbench.blocks.base import Block
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.bypass import GROUPINGS, cfb, match_spatial
-from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import channel_fusion, per_sample, pooled
 
@@ -19,18 +18,12 @@ class CFBBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         grouping: str = "interleaved",
     ) -> None:
         if grouping not in GROUPINGS:
             raise ValueError(f"cfb grouping must be one of {GROUPINGS}, got {grouping!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        super().__init__(slot)
         self.grouping = grouping
 
     def forward(self, x: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from bnnbench.blocks.base import Block, conv_factory
+from bnnbench.blocks.base import Block, ConvSlot, conv_factory
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options
 from bnnbench.core.registry import parse_component
@@ -96,18 +96,13 @@ class ExpandShrinkBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         base: str | Mapping[str, Any] | None = None,
         tau: int = DEFAULT_TAU,
         g: int = DEFAULT_GROUPS,
         **base_options: Any,
     ) -> None:
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         if not isinstance(tau, int) or tau < 1:
             raise ValueError(f"es tau must be an integer >= 1, got {tau!r}")
         if not isinstance(g, int) or g < 1:
@@ -121,17 +116,16 @@ class ExpandShrinkBlock(Block):
         if base_name == "es":
             raise ValueError("es cannot wrap itself: choose another base block (e.g. plain, reactnet, bireal)")
         options = block_options(base_name, {**options, **base_options})
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        super().__init__(slot, conv=False)
         self.tau, self.g = tau, g
         self.expansion = tau * g  # type: ignore[misc]  # per instance: set by the options
         e = self.expansion
         # expanded features are replica-major (replica r holds channels [r*C, (r+1)*C)): a conv
         # with `groups` per replica is one conv with groups * e over all of them
         with conv_factory(partial(es_conv, tau=tau, g=g)):
-            self.base = BLOCKS.build(
-                base_name, in_channels * e, out_channels * e, kernel_size, stride, padding,
-                1 if groups == 1 else groups * e, binarizer, **options,
-            )
+            wide = slot.replace(in_channels=in_channels * e, out_channels=out_channels * e,
+                                groups=1 if groups == 1 else groups * e)
+            self.base = BLOCKS.build(base_name, wide, **options)
 
     @classmethod
     def expansion_for(cls, tau: int | Sequence[int] = DEFAULT_TAU, groups: int | Sequence[int] = DEFAULT_GROUPS,

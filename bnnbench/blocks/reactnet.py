@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, make_conv
+from bnnbench.blocks.base import Block, ConvSlot, make_conv
 from bnnbench.blocks.bypass import broadcast, cfb, match_spatial
-from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
+from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import channel_fusion, pooled
 
@@ -40,21 +40,16 @@ class ReActNetBlock(Block):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-        binarizer: BinarizerLike = "fp",
+        slot: ConvSlot,
         act: str = "rprelu",
         br: bool | None = None,
         separable: bool = True,
     ) -> None:
+        in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         check_activation(act, "reactnet")
         if br not in (None, True, False):
             raise ValueError(f"reactnet br must be one of (None, True, False), got {br!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, conv=False)
+        super().__init__(slot, conv=False)
         self.br, self.separable = br, separable
         mid = in_channels if separable else out_channels
         self.conv = make_conv(in_channels, mid, kernel_size, stride, padding, groups, binarizer)

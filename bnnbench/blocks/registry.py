@@ -8,7 +8,7 @@ from typing import Any
 
 from bnnbench.core.registry import BLOCKS, parse_component
 
-_SLOT = ("self", "in_channels", "out_channels", "kernel_size", "stride", "padding", "groups", "binarizer")
+_SLOT = ("self", "slot")  # what every block takes first (`blocks.base.ConvSlot`)
 
 
 def option_names(name: str) -> list[str]:

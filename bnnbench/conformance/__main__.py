@@ -20,6 +20,7 @@ from pathlib import Path
 from bnnbench.conformance.compare import Row, compare, write_golden
 from bnnbench.conformance.methods import METHODS
 from bnnbench.conformance.source import CACHE, SourceUnavailable, load, locate, on_cpu, pins
+from bnnbench.core.console import console
 
 
 def run(local: dict[str, str], only: list[str] | None, cache: Path, download: bool, golden: Path | None) -> list[Row]:
@@ -53,7 +54,6 @@ def print_rows(rows: list[Row]) -> None:
     """The table: method, quantity, max |difference|, status, note."""
     from rich.table import Table
 
-    from bnnbench.core.console import console
 
     table = Table(title="bnnbench vs the authors' code (float64, CPU)")
     for col in ("method", "quantity", "max |diff|", "status", "note"):

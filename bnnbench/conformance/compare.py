@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from bnnbench.conformance.methods import METHODS, Case, Result
+from bnnbench.core.checkpoint import load_checkpoint
 
 # float64 on both sides: agreement to about 1e-12 of the quantity's scale is a match
 RTOL = 1e-10
@@ -67,8 +68,6 @@ def write_golden(folder: Path, method: str, case: Case, theirs: Result, commit: 
 
 def check_golden(path: Path) -> list[Row]:
     """Run bnnbench's side on a golden file's case and compare with the authors' stored quantities."""
-    from bnnbench.core.checkpoint import load_checkpoint
-
     golden = load_checkpoint(path, "golden")
     method = golden["method"]
     ours: Result = METHODS[method].ours(golden["case"])

@@ -7,11 +7,15 @@ imported by `bnnbench.conformance.source`); both return the same quantities (`ca
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from bnnbench.binarizers.recu import recu_tau
+from bnnbench.binarizers.reste import reste_o
+from bnnbench.binarizers.ste import ede_schedule
+from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.conformance.case import (
     C_IN,
     C_OUT,
@@ -25,9 +29,6 @@ from bnnbench.conformance.case import (
     random_params,
     run,
 )
-
-if TYPE_CHECKING:
-    from bnnbench.blocks.conv import BinaryConv2d
 
 
 def _their_conv(mod: ModuleType, case: Case, alpha: bool = False) -> Any:
@@ -137,8 +138,6 @@ def recu_ours(case: Case) -> Result:
 
 
 def recu_theirs(mod: ModuleType, case: Case) -> Result:
-    from bnnbench.binarizers.recu import recu_tau
-
     conv = _their_conv(mod, case, alpha=True)
     tau = recu_tau(case["epoch"], case["epochs"])  # set per epoch by its main.py (`cpt_tau`)
     with torch.no_grad():
@@ -155,8 +154,6 @@ def reste_ours(case: Case) -> Result:
 
 
 def reste_theirs(mod: ModuleType, case: Case) -> Result:
-    from bnnbench.binarizers.reste import reste_o
-
     conv = _their_conv(mod, case)
     o = reste_o(case["epoch"], case["epochs"], 3.0)  # its trainer's cosine o: 1 -> o_end = 3
     conv.o = conv.o_a = torch.tensor(o, dtype=torch.float64)
@@ -178,8 +175,6 @@ def rbnn_ours(case: Case) -> Result:
 
 
 def rbnn_theirs(mod: ModuleType, case: Case) -> Result:
-    from bnnbench.binarizers.ste import ede_schedule
-
     conv = _their_conv(mod, case, alpha=True)
     t, k = ede_schedule(case["epoch"], case["epochs"], 1e-2, 10.0)  # its main.py `cpt_tk`, Tmin 1e-2, Tmax 10
     conv.t, conv.k = torch.tensor([t], dtype=torch.float64), torch.tensor([k], dtype=torch.float64)

@@ -17,7 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import RPReLU
+from bnnbench.blocks.base import ConvSlot
+from bnnbench.blocks.bidiffsr import GroupRPReLU
 from bnnbench.blocks.conv import BinaryConv2d
+from bnnbench.blocks.es import ExpandShrinkConv
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.conformance.case import (
     Case,
@@ -28,6 +31,7 @@ from bnnbench.conformance.case import (
     random_params,
     run,
 )
+from bnnbench.core.timestep import diffusion_timestep
 
 
 def _only(module: nn.Module, kind: type) -> Any:
@@ -40,7 +44,7 @@ def _only(module: nn.Module, kind: type) -> Any:
 def _block(name: str, binarizer: str, case: Case, setup: Callable[[nn.Module, BinaryConv2d], None]) -> nn.Module:
     """bnnbench's block `name` with `binarizer` on the case's weight, its parameters set by `setup`."""
     c_out, c_in = case["w"].shape[:2]
-    block = BLOCKS.build(name, c_in, c_out, K, 1, K // 2, 1, binarizer).double()
+    block = BLOCKS.build(name, ConvSlot(c_in, c_out, K, 1, K // 2, 1, binarizer)).double()
     conv = _only(block, BinaryConv2d)
     with torch.no_grad():
         conv.weight.copy_(case["w"])
@@ -165,9 +169,6 @@ def bidiffsr_case() -> Case:
 
 
 def bidiffsr_ours(case: Case) -> Result:
-    from bnnbench.blocks.bidiffsr import GroupRPReLU
-    from bnnbench.core.timestep import diffusion_timestep
-
     def params(block: nn.Module, conv: BinaryConv2d) -> None:
         _set(conv.binarizer.shift, case["shift"])
         _our_rprelu(_only(block, GroupRPReLU), case)
@@ -213,8 +214,6 @@ def es_case() -> Case:
 
 
 def es_ours(case: Case) -> Result:
-    from bnnbench.blocks.es import ExpandShrinkConv
-
     c_out, c_in = case["w"].shape[:2]
     conv = ExpandShrinkConv(c_in, c_out * ES_TAU * ES_TAU, K, 1, K // 2, 1, ES_WEIGHTS, False, tau=ES_TAU, g=1).double()
     with torch.no_grad():

@@ -16,6 +16,8 @@ from typing import Any
 
 from PIL import Image
 
+from bnnbench.core.progress import progress
+
 CACHE = Path(os.environ.get("BNNBENCH_CACHE", Path.home() / ".cache" / "bnnbench")) / "scans"
 
 
@@ -63,7 +65,6 @@ def scan(dm: Any, name: str = "data") -> int:
     one. Returns how many items were read (0 when every split was in the cache)."""
     from rich.console import Console
 
-    from bnnbench.core.progress import progress
 
     read = 0
     for split, ds in _datasets(dm):

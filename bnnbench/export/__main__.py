@@ -20,6 +20,7 @@ from torch import nn
 
 from bnnbench.core.keyvalue import UsageError, parse_key_values, run_main
 from bnnbench.export import export, export_report
+from bnnbench.export.bench import bench_export, format_bench, summary_keys
 
 USAGE = (
     "usage: python -m bnnbench.export ckpt=<run>/checkpoints/<name>.ckpt out=<file.pt or folder> "
@@ -73,7 +74,9 @@ def _positive(args: dict[str, str], key: str) -> int | None:
 
 def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
     """Rebuild the run's model, load the checkpoint, export, save the packed model and the report."""
-    from bnnbench.run.run_model import load_run_model
+    from bnnbench.run.run_model import (
+        load_run_model,  # the run layer (models, tasks, Lightning) only here
+    )
 
     bench = _flag(args, "bench", "false")
     batch, repeat, threads = (_positive(args, k) for k in ("bench_batch", "bench_repeat", "threads"))
@@ -105,8 +108,6 @@ def export_checkpoint(args: dict[str, str]) -> dict[str, Any]:
 def _bench(model: nn.Module, packed: nn.Module, args: dict[str, str], in_channels: int, size: tuple[int, int],
            batch: int | None, repeat: int | None) -> dict[str, Any]:
     """Float vs packed latency (printed, returned, and its keys written to <run>/latency.json)."""
-    from bnnbench.export.bench import bench_export, format_bench, summary_keys
-
     float_model = export(model, backend="float", impl=args.get("impl", "auto"),
                          channel_scale=args.get("channel_scale", "float"), planes=int(args.get("planes", 16)))
     sample = torch.rand(1, in_channels, *size, generator=torch.Generator().manual_seed(0))

@@ -30,6 +30,8 @@ import os
 
 import torch
 
+from bnnbench.kernels import cpu
+
 BACKENDS = ("auto", "triton", "cpu", "reference", "float")
 
 
@@ -69,8 +71,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend in ("reference", "float"):
         return "reference"
     if backend == "cpu":
-        from bnnbench.kernels import cpu
-
         if device.type != "cpu":
             raise RuntimeError(f"backend='cpu' runs on CPU tensors; these are on {device.type}")
         if not cpu.available():
@@ -87,8 +87,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         if kernels_interpreted():
             return "triton"
     if backend == "auto" and device.type == "cpu":
-        from bnnbench.kernels import cpu
-
         if cpu.available():
             return "cpu"
     if backend == "triton":

@@ -16,6 +16,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
 
 from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.core.checkpoint import read_state_dict
 from bnnbench.models import MODELS
 from bnnbench.models.faster_rcnn import (
     AgnosticBoxPredictor,
@@ -36,8 +37,6 @@ TRUNK_SLOTS = 12  # 3x3 conv slots of stages 1-3 (2 basic blocks x 2 convs each)
 def load_trunk(resnet: ResNet, path: str) -> None:
     """Load the stem and stages of a bnnbench `resnet18` classification checkpoint (its
     classifier head is left out); a mismatch names the keys that differ."""
-    from bnnbench.core.checkpoint import read_state_dict
-
     state = {k: v for k, v in read_state_dict(path, "model.backbone_ckpt").items() if not k.startswith("head.")}
     own = {k: v for k, v in resnet.state_dict().items() if not k.startswith("head.")}
     missing = [k for k in own if k not in state]

@@ -14,6 +14,7 @@ from bnnbench.report.orderings import compare, write_csv
 from bnnbench.report.paper_tables import load_table, table_for_experiment, table_names
 from bnnbench.report.plots import plot_all
 from bnnbench.report.render import FORMATS, cells, header, render
+from bnnbench.report.wandb_upload import upload
 
 
 def _first_config(sweep_dir: Path) -> dict:
@@ -84,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def upload_report(logger: dict, group: str, table, rows, dataset: str, images, sweep_dir: Path) -> str:
     """Send the report to W&B (see `wandb_upload.upload`)."""
-    from bnnbench.report.wandb_upload import upload
-
     return upload({**logger, "name": "wandb"}, group, f"{table.paper}, {table.source}", header(table, dataset, rows=rows),
                   [cells(table, r, rows=rows) for r in rows], images, sweep_dir)
 

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bnnbench.metrics.robustness import by_severity
 from bnnbench.report.aggregate import ReportRow  # noqa: E402
 from bnnbench.report.paper_tables import PaperTable  # noqa: E402
 
@@ -72,8 +73,6 @@ def metric_per_row(table: PaperTable, rows: list[ReportRow], dataset: str, colum
 def metric_vs_severity(table: PaperTable, rows: list[ReportRow], path: Path) -> Path:
     """The metric against the corruption severity, one line per row tested under corruptions:
     severity 0 is the clean test, each other point the mean over the grid's corruptions."""
-    from bnnbench.metrics.robustness import by_severity
-
     fig, ax = plt.subplots(figsize=(7, 4.5))
     metric = ""
     for r in rows:

@@ -6,7 +6,19 @@ import inspect
 
 import bnnbench.binarizers  # noqa: F401  (registrations)
 import bnnbench.blocks  # noqa: F401  (registrations)
-from bnnbench.core.registry import BINARIZERS, BLOCKS, WEIGHT_BINARIZERS, Registry
+import bnnbench.data  # noqa: F401  (registrations)
+import bnnbench.models  # noqa: F401
+import bnnbench.tasks  # noqa: F401
+from bnnbench.core.console import console
+from bnnbench.core.registry import (
+    BINARIZERS,
+    BLOCKS,
+    DATASETS,
+    MODELS,
+    TASKS,
+    WEIGHT_BINARIZERS,
+    Registry,
+)
 
 KINDS: dict[str, Registry] = {"binarizer": BINARIZERS, "weight": WEIGHT_BINARIZERS, "block": BLOCKS}
 
@@ -24,11 +36,6 @@ def catalog() -> list[tuple[str, str, str]]:
 
 def components() -> list[tuple[str, str, str]]:
     """(kind, name, one line) for every registered model, data set and task."""
-    import bnnbench.data  # noqa: F401  (registrations)
-    import bnnbench.models  # noqa: F401
-    import bnnbench.tasks  # noqa: F401
-    from bnnbench.core.registry import DATASETS, MODELS, TASKS
-
     kinds: dict[str, Registry] = {"model": MODELS, "data": DATASETS, "task": TASKS}
     return [(kind, name, first_line(reg.get(name))) for kind, reg in kinds.items() for name in reg.names()]
 
@@ -37,7 +44,6 @@ def print_catalog() -> None:
     """`python -m bnnbench list`: every registered method and component, one line each."""
     from rich.table import Table
 
-    from bnnbench.core.console import console
 
     table = Table(title="bnnbench: registered methods and components (config group = kind)")
     for col in ("kind", "name", "what it is"):

@@ -16,6 +16,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+import bnnbench.blocks  # noqa: F401  (importing the packages fills the registries)
+import bnnbench.data  # noqa: F401
+import bnnbench.tasks  # noqa: F401
+from bnnbench import models
+from bnnbench.binarizers import BinarizerSpec
 from bnnbench.core.registry import (
     BLOCKS,
     DATASETS,
@@ -25,7 +30,10 @@ from bnnbench.core.registry import (
     check_keys,
     parse_component,
 )
+from bnnbench.data.base import BaseDataModule
+from bnnbench.data.corruption import grid
 from bnnbench.models import compat
+from bnnbench.tasks.optim import check_optimizer, check_scheduler
 
 AUTO = "auto"  # block=auto: the model's own block
 # keys of a task config that are not constructor options (read by the trainer set-up)
@@ -76,8 +84,6 @@ def _data(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 def corruption_grid(cfg: Mapping[str, Any]) -> list[Any]:
     """The robustness grid of `data.corruption` x `data.severity` (empty: the clean test only),
     its draws seeded by the data's seed (the same corrupted images for every training seed)."""
-    from bnnbench.data.corruption import grid
-
     data = plain(cfg["data"])
     return grid(data.get("corruption"), data.get("severity"), int(data.get("seed") or 0))
 
@@ -89,12 +95,6 @@ def _block(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def check(cfg: Mapping[str, Any]) -> None:
     """Every name registered, every option known, and task, data, model and block compatible."""
-    import bnnbench.blocks  # noqa: F401  (importing the packages fills the registries)
-    import bnnbench.data  # noqa: F401
-    import bnnbench.models  # noqa: F401
-    import bnnbench.tasks  # noqa: F401
-    from bnnbench.binarizers import BinarizerSpec
-
     missing = sorted(OmegaConf.missing_keys(cfg)) if isinstance(cfg, DictConfig) else []
     if cfg.get("mode") == "cost":  # counting reads no data and no weights
         missing = [k for k in missing if not (k.startswith("data.") or k == "init_from")]
@@ -131,7 +131,6 @@ def check(cfg: Mapping[str, Any]) -> None:
     check_options(MODELS, model, model_opts, ("block", "binarizer"))
     run_keys = {k: v for k, v in task_opts.items() if k not in TASK_RUN_KEYS}
     check_options(TASKS, task, run_keys, ("model",))
-    from bnnbench.tasks.optim import check_optimizer, check_scheduler
 
     if cfg.get("optimizer") is not None:
         check_optimizer(plain(cfg["optimizer"]))
@@ -164,8 +163,6 @@ def describe_data(cfg: Mapping[str, Any]) -> Any:
 
 
 def _describe_data(cfg: Mapping[str, Any]) -> Any:
-    from bnnbench.data.base import BaseDataModule
-
     try:
         return build_datamodule(cfg).info
     except FileNotFoundError:  # described from its class (its options' image size and classes)
@@ -177,9 +174,6 @@ def _describe_data(cfg: Mapping[str, Any]) -> Any:
 def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
     """The model of `cfg.model`, its convs built from `cfg.block` with `cfg.binarizer`, sized
     to the data's input and to what the task needs it to output."""
-    from bnnbench import models
-    from bnnbench.binarizers import BinarizerSpec
-
     task, _ = _component(cfg, "task")
     name, options = _component(cfg, "model")
     builder = MODELS.get(name)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from bnnbench.core.console import console
 from bnnbench.data.corruption import Corruption
-from bnnbench.metrics.robustness import CELL_PREFIX, grid_mean
+from bnnbench.metrics.robustness import CELL_PREFIX, cells, grid_mean
 
 
 def test_metric(monitor: str) -> str:
@@ -50,8 +50,6 @@ def run_grid(test: Callable[[], list[dict[str, Any]]], dm: Any, cells: Sequence[
 
 def print_grid(result: dict[str, Any], clean: float | None) -> None:
     """The grid as a table: one line per corruption, one column per severity, and its mean."""
-    from bnnbench.metrics.robustness import cells
-
     grid = cells(result)
     severities = sorted({s for _, s in grid})
     metric = result[f"{CELL_PREFIX}metric"]

@@ -7,6 +7,9 @@ from typing import Any
 
 from torch import nn
 
+from bnnbench.core.checkpoint import load_weights
+from bnnbench.run import job
+
 
 def run_config(ckpt: Path) -> Path:
     """The Hydra config saved by the run that wrote `ckpt` (<run>/checkpoints/x.ckpt -> <run>/.hydra/config.yaml)."""
@@ -17,8 +20,6 @@ def load_run_model(ckpt: str | Path, config: str | Path | None = None) -> tuple[
     """(model in eval mode with the checkpoint's weights, its data module, the config file used)."""
     from omegaconf import OmegaConf
 
-    from bnnbench.core.checkpoint import load_weights
-    from bnnbench.run import job
 
     ckpt = Path(ckpt).expanduser()
     if not ckpt.is_file():

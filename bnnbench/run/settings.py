@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from bnnbench.core.console import console
+from bnnbench.core.registry import check_keys
 from bnnbench.run import job, naming
 
 CONFIG_PATH = str(Path(__file__).parent.parent / "conf")
@@ -43,7 +44,6 @@ def check_run_keys(cfg: DictConfig) -> None:
     """Unknown keys are refused, also those added with `+`: top-level keys, trainer, logger."""
     import inspect
 
-    from bnnbench.core.registry import check_keys
 
     check_keys("the run's config", list(cfg), config_keys())
     trainer_args = [p for p in inspect.signature(L.Trainer.__init__).parameters if p not in ("self", *TRAINER_SET)]

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from bnnbench import models  # the task package does not import models at import time
+from bnnbench.core.checkpoint import load_weights
 from bnnbench.data.info import DataInfo
 from bnnbench.tasks import TASKS
 from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
@@ -25,9 +27,6 @@ def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
 
 def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path) -> nn.Module:
     """Build MODELS[`model`](**kwargs) and load the weights at the local path `ckpt` (strict)."""
-    from bnnbench import models  # the task package does not import models at import time
-    from bnnbench.core.checkpoint import load_weights
-
     teacher = models.build(model, **dict(kwargs or {}))
     load_weights(teacher, ckpt, "task.teacher_ckpt")
     return teacher

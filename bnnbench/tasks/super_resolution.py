@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bnnbench.core.console import console
 from bnnbench.data.info import DataInfo
 from bnnbench.data.sr_pairs import bicubic_up
 from bnnbench.metrics.sr import MeanPerImage, lpips_metric
@@ -215,8 +216,6 @@ class SuperResolutionTask(BaseTask):
     def on_test_epoch_start(self) -> None:
         """Say once why LPIPS is missing, if it is."""
         if not self._lpips:
-            from bnnbench.core.console import console
-
             console.print(self.lpips_note, highlight=False, soft_wrap=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

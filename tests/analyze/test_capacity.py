@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from bnnbench.analyze.capacity import capacity, layer_capacities
+from bnnbench.blocks.base import ConvSlot
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.blocks.es import ExpandShrinkBlock
 
@@ -34,12 +35,12 @@ def test_capacity_of_known_layers_counts_every_reachable_value():
 def test_es_conv_capacity_is_ci_tau_k2_plus_1_and_without_es_ci_k2_plus_1():
     # block es (plain base) at base widths 4 -> 8, 3x3, tau = 2: the binary conv reads 4 * 2
     # input channels, so c_i tau k^2 + 1 = 73 values instead of c_i k^2 + 1 = 37
-    block = ExpandShrinkBlock(4, 8, 3, padding=1, binarizer="bnn", base="plain", tau=2)
+    block = ExpandShrinkBlock(ConvSlot(4, 8, 3, padding=1, binarizer="bnn"), base="plain", tau=2)
     (row,) = layer_capacities(nn.Sequential(block))
     assert (row["capacity"], row["capacity_with_es"], row["capacity_without_es"]) == (73, 73, 37)
     assert row["es"] and row["tau"] == 2 and row["kind"] == "regular"
     # with binary group conv g = 2: each group still reads c_i tau channels
-    grouped = ExpandShrinkBlock(4, 8, 3, padding=1, binarizer="bnn", base="plain", tau=2, g=2)
+    grouped = ExpandShrinkBlock(ConvSlot(4, 8, 3, padding=1, binarizer="bnn"), base="plain", tau=2, g=2)
     (row,) = layer_capacities(nn.Sequential(grouped))
     assert (row["capacity"], row["capacity_without_es"]) == (73, 37)
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from bnnbench.analyze.dab_params import dab_parameters, histograms, plot, summaries
+from bnnbench.blocks.base import ConvSlot
 from bnnbench.blocks.plain import PlainBlock
 
 
@@ -15,8 +16,8 @@ class TwoConvBlock(nn.Module):
 
     def __init__(self, dab: dict) -> None:
         super().__init__()
-        self.first = PlainBlock(4, 4, 3, padding=1, binarizer=dab)
-        self.second = PlainBlock(4, 4, 1, binarizer=dab)
+        self.first = PlainBlock(ConvSlot(4, 4, 3, padding=1, binarizer=dab))
+        self.second = PlainBlock(ConvSlot(4, 4, 1, binarizer=dab))
 
 
 def model(dab: dict) -> nn.Module:

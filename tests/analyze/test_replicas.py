@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from bnnbench.analyze.replicas import ReplicaStats, es_layers, layer_correlations
+from bnnbench.blocks.base import ConvSlot
 from bnnbench.blocks.es import ExpandShrinkBlock
 from bnnbench.models.layers import Expand
 
@@ -61,7 +62,7 @@ def test_es_layer_copies_correlate_fully_at_initialisation():
     # ES-BNN: "Initially, the coefficients of all layers are 1": identical input replicas, and a
     # conv output tiled tau^2 times, stay copies through BN's initial (equal) affine
     torch.manual_seed(0)
-    block = ExpandShrinkBlock(4, 8, 3, padding=1, binarizer="bnn", base="plain", tau=2)
+    block = ExpandShrinkBlock(ConvSlot(4, 8, 3, padding=1, binarizer="bnn"), base="plain", tau=2)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Expand(2), block).eval()
     ((name, _, period),) = es_layers(model)
     assert name == "2" and period == 8 * 2 // 4
@@ -77,7 +78,7 @@ def test_es_layer_copies_correlate_fully_at_initialisation():
 def test_a_residual_that_differs_per_replica_decorrelates_the_copies():
     # ES-BNN Eq. 3: the residual adds features that differ between replicas (bireal: out + x)
     torch.manual_seed(0)
-    block = ExpandShrinkBlock(4, 4, 3, padding=1, binarizer="bnn", base="bireal", tau=2).eval()
+    block = ExpandShrinkBlock(ConvSlot(4, 4, 3, padding=1, binarizer="bnn"), base="bireal", tau=2).eval()
     # two replicas of 4 channels that are not copies; the conv's +-1 sums (variance c_i tau k^2 = 72)
     # are small beside the residual's variance 30^2, so the copies' correlation is about 72 / 972
     x = 30 * torch.randn(2, 8, 8, 8)

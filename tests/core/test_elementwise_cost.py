@@ -10,6 +10,7 @@ from torch import nn
 
 from bnnbench import models
 from bnnbench.blocks.activations import RPReLU
+from bnnbench.blocks.base import ConvSlot
 from bnnbench.blocks.cfb import CFBBlock
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.core.complexity import Cost, count
@@ -39,10 +40,10 @@ def test_default_convention_counts_no_elementwise_work():
 def test_cfb_block_counts_pool_fusion_and_add():
     # 8 -> 12 channels, stride 2 on 6x6 -> 3x3: AvgPool2d reads 8*36 = 288; CFB repeats once
     # (free) and fuses C_out mod C_in = 4 channels from all 8 at 9 pixels (72); the add 12*9 = 108
-    block = CFBBlock(8, 12, 3, stride=2, padding=1, binarizer="bnn")
+    block = CFBBlock(ConvSlot(8, 12, 3, stride=2, padding=1, binarizer="bnn"))
     c = count(block, (8, 6, 6), elementwise=True)
     assert c.elementwise == 288 + 72 + 108
-    assert count(CFBBlock(8, 8, 3, padding=1, binarizer="bnn"), (8, 6, 6), elementwise=True).elementwise == 8 * 36
+    assert count(CFBBlock(ConvSlot(8, 8, 3, padding=1, binarizer="bnn")), (8, 6, 6), elementwise=True).elementwise == 8 * 36
 
 
 def test_activations_and_biases():

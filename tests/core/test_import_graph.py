@@ -180,3 +180,28 @@ def test_no_registry_name_compared_outside_its_file():
                     if isinstance(lit, ast.Constant) and lit.value in owners and owners[lit.value] != rel:
                         found.append(f"{rel}:{node.lineno} compares with {lit.value!r} ({owners[lit.value]})")
     assert not found, "\n".join(found)
+
+
+# the function-local imports of bnnbench modules that stay, each with its reason: they keep an
+# optional or heavy package out of an import that does not need it
+LOCAL_IMPORTS = {
+    "kernels/backend.py": "the Triton kernel modules import triton (optional; GPU and interpreter only)",
+    "kernels/api.py": "the Triton kernel modules import triton (optional; GPU and interpreter only)",
+    "export/__main__.py": "rebuilding a run's model imports the run layer (models, tasks, Lightning)",
+    "cli.py": "`python -m bnnbench list` imports every component; a job does not need the catalog",
+}
+
+
+def test_function_local_imports_only_where_listed():
+    found = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                mod = node.module if isinstance(node, ast.ImportFrom) else (
+                    node.names[0].name if isinstance(node, ast.Import) else "")
+                if (mod or "").startswith("bnnbench") and rel not in LOCAL_IMPORTS:
+                    found.setdefault(rel, []).append(node.lineno)
+    assert not found, f"function-local imports of bnnbench modules (import at the top, or list the file with why): {found}"
