@@ -107,7 +107,8 @@ def test_every_training_path_refuses_a_crafted_checkpoint(tmp_path, setting):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("tool", ["bnnbench.export", "bnnbench.analyze"])
+# the same checkpoint reader refuses for both tools: the export one in the fast suite
+@pytest.mark.parametrize("tool", ["bnnbench.export", pytest.param("bnnbench.analyze", marks=pytest.mark.slow)])
 def test_export_and_analyze_refuse_with_exit_2(tmp_path, tool):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
