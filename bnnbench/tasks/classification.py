@@ -48,7 +48,7 @@ class ClassificationTask(BaseTask):
     data_kinds = ("cls",)
     model_output = "vector"
     # full width: ES rows (tau * g up to 16) need ResNet-20's 16 channels
-    smoke_overrides = (*SMOKE_RUN, "data.batch_size=16")
+    smoke_overrides = (*SMOKE_RUN, "data.batch_size=16", "data.corruption=null")  # no corruption grid
 
     @classmethod
     def model_kwargs(cls, info: DataInfo) -> dict[str, Any]:

@@ -5,6 +5,7 @@ no two modules import each other, function-local imports included (read from the
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import bnnbench
@@ -59,6 +60,7 @@ def part(name: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     mods = modules()
     return {name: imports(name, path, set(mods)) for name, path in mods.items()}
