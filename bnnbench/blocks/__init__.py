@@ -29,25 +29,15 @@ def build(
     """
     block_name, cfg = parse_component(name, "block")
     kwargs = block_options(block_name, {**cfg, **options})
-    return build_parsed(block_name, kwargs, in_ch, out_ch, kernel_size, stride, padding, groups, binarizer)
+    return build_parsed(block_name, kwargs, ConvSlot(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer))
 
 
-def build_parsed(
-    name: str,
-    kwargs: Mapping[str, Any],
-    in_ch: int,
-    out_ch: int,
-    kernel_size: int,
-    stride: int = 1,
-    padding: int = 0,
-    groups: int = 1,
-    binarizer: BinarizerLike = "fp",
-) -> Block:
-    """The block `name` from options already read by `block_options` (a model parses its block
-    choice once and builds every slot from it)."""
+def build_parsed(name: str, kwargs: Mapping[str, Any], slot: ConvSlot) -> Block:
+    """The block `name` for `slot` from options already read by `block_options` (a model parses
+    its block choice once and builds every slot from it)."""
     kwargs = dict(kwargs)
-    groups = slot_groups(name, kwargs, in_ch, out_ch, groups)
-    return BLOCKS.get(name)(ConvSlot(in_ch, out_ch, kernel_size, stride, padding, groups, binarizer), **kwargs)
+    groups = slot_groups(name, kwargs, slot.in_channels, slot.out_channels, slot.groups)
+    return BLOCKS.get(name)(slot.replace(groups=groups), **kwargs)
 
 
 def names() -> list[str]:

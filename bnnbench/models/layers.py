@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from bnnbench import blocks
 from bnnbench.binarizers import BinarizerSpec
+from bnnbench.blocks.base import ConvSlot
 from bnnbench.blocks.conv import BinarizerLike
 from bnnbench.blocks.registry import BLOCKS, block_options, family, with_wrapped, wrapped
 from bnnbench.core.elementwise import per_sample
@@ -128,8 +129,8 @@ class BlockChoice:
         with per-layer options, the next layer's, re-expanded where its replicas change."""
         if not self.per_layer:
             kwargs = {**self.kwargs, **(block_options(self.name, overrides) if overrides else {})}
-            return blocks.build_parsed(self.name, kwargs, in_ch, out_ch, kernel_size, stride, padding, groups,
-                                       self.binarizer)
+            slot = ConvSlot(in_ch, out_ch, kernel_size, stride, padding, groups, self.binarizer)
+            return blocks.build_parsed(self.name, kwargs, slot)
         if self._slots is None:
             raise ValueError(
                 f"block {self.name!r} has per-layer options ({', '.join(layer_schedule.PER_LAYER_OPTIONS)} as "
