@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -94,6 +95,21 @@ def check_keys(what: str, given: Iterable[str], valid: Iterable[str]) -> None:
     raise ValueError(
         f"{what} has no option {', '.join(map(repr, unknown))}: valid options are {', '.join(valid) or '(none)'}{hint}"
     )
+
+
+def entry_options(target: Any) -> tuple[dict[str, Any], bool]:
+    """(the keyword options a registry entry declares, each with its default or
+    `inspect.Parameter.empty`; whether it also takes any other keyword). A class may declare its
+    own (`option_defaults()`: a data module's options include the loader's, which it passes on as
+    **loader, so it takes no others); otherwise they are read from its constructor's (or
+    function's) signature, where **kwargs means any other keyword."""
+    own = getattr(target, "option_defaults", None)
+    if own is not None:
+        return dict(own()), False
+    fn = target.__init__ if inspect.isclass(target) else target
+    params = inspect.signature(fn).parameters.values()
+    declared = {p.name: p.default for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return declared, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def parse_component(value: str | Mapping[str, Any], kind: str = "component") -> tuple[str, dict[str, Any]]:

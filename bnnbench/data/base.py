@@ -73,15 +73,13 @@ class BaseDataModule(L.LightningDataModule):
         if unknown:
             raise TypeError(f"{type(self).__name__} got unknown options {unknown}")
         options = {**self.loader_options(), **loader}
-        batch_size, eval_batch_size = options["batch_size"], options["eval_batch_size"]
-        num_workers, seed, image_size = options["num_workers"], options["seed"], options["image_size"]
         super().__init__()
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
-        self.seed = seed  # the data's own seed: generated samples and random splits
-        self.shuffle_seed = seed  # the training order's seed: the job sets the run's `seed`
-        self.image_size = tuple(image_size)  # (H, W) the model sees in training; used for cost
+        self.batch_size = options["batch_size"]
+        self.eval_batch_size = options["eval_batch_size"] or self.batch_size
+        self.num_workers = options["num_workers"]
+        self.seed = options["seed"]  # the data's own seed: generated samples and random splits
+        self.shuffle_seed = self.seed  # the training order's seed: the job sets the run's `seed`
+        self.image_size = tuple(options["image_size"])  # (H, W) the model sees in training; used for cost
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None

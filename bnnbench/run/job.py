@@ -9,7 +9,7 @@ cannot work together. Every check runs before any data is read.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +28,7 @@ from bnnbench.core.registry import (
     TASKS,
     Registry,
     check_keys,
+    entry_options,
     parse_component,
 )
 from bnnbench.data.base import BaseDataModule
@@ -58,17 +59,9 @@ def check_options(registry: Registry, name: str, options: Mapping[str, Any], fix
 
     `fixed` are the arguments the job passes itself (not config keys).
     """
-    target = registry.get(name)
-    own = getattr(target, "option_defaults", None)  # a data module: its options through **loader
-    if own is not None:
-        check_keys(f"{registry.kind} {name!r}", options, [k for k in own() if k not in fixed])
-        return
-    fn: Callable[..., Any] = target.__init__ if inspect.isclass(target) else target
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    valid = [p for p in params if p not in ("self", *fixed) and params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-    check_keys(f"{registry.kind} {name!r}", options, valid)
+    valid, any_keyword = entry_options(registry.get(name))
+    if not any_keyword:
+        check_keys(f"{registry.kind} {name!r}", options, [k for k in valid if k not in fixed])
 
 
 def _component(cfg: Mapping[str, Any], group: str) -> tuple[str, dict[str, Any]]:

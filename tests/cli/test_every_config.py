@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench.core.registry import MODELS, TASKS
+from bnnbench.core.registry import MODELS, TASKS, entry_options
 from bnnbench.run import job
 from bnnbench.run.execute import run
 from bnnbench.run.settings import CONFIG_PATH
@@ -90,10 +90,7 @@ def test_optimizer_files_equal_the_code_defaults(name):
 def _code_defaults(obj) -> dict:
     import inspect
 
-    if hasattr(obj, "option_defaults"):  # a data module: its own options and the loader's
-        return obj.option_defaults()
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    return {k: p.default for k, p in inspect.signature(target).parameters.items() if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in entry_options(obj)[0].items() if v is not inspect.Parameter.empty}
 
 
 def _plain(value):

@@ -36,12 +36,18 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(ROOT.rglob("*.py")) if "conf" not in p.relative_to(ROOT).parts[:1]}
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The syntax tree of a source file, read once per test session (every rule below walks it)."""
+    return ast.parse(path.read_text())
+
+
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
     """The bnnbench modules `name` imports anywhere in its file (`from a import b` counts a.b
     when b is a module, else a)."""
     found: set[str] = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -170,7 +176,7 @@ def test_no_registry_name_compared_outside_its_file():
         rel = str(path.relative_to(ROOT))
         if rel.startswith(("conformance/", "analyze/")):  # they name the authors' methods on purpose
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if not isinstance(node, ast.Compare):
                 continue
             sides = [node.left, *node.comparators]
@@ -198,7 +204,7 @@ def test_function_local_imports_only_where_listed():
     found = {}
     for path in sorted(ROOT.rglob("*.py")):
         rel = str(path.relative_to(ROOT))
-        for fn in ast.walk(ast.parse(path.read_text())):
+        for fn in ast.walk(parsed(path)):
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for node in ast.walk(fn):
