@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,43 +12,20 @@ from torch import nn
 
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 
-ConvFactory = Callable[..., nn.Module]
-
-# Which module a block's convs are made of. A wrapper block (ES-BNN's expanding-and-shrinking)
-# swaps it while it builds the block it wraps, so that the wrapped block's BN, biases and
-# bypasses come out at the expanded width while its convs keep their cost.
-_CONV_FACTORY: ContextVar[ConvFactory] = ContextVar("conv_factory", default=BinaryConv2d)
-
-
-def make_conv(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] = 0,
-    groups: int = 1,
-    binarizer: BinarizerLike = "fp",
-    **kwargs: Any,
-) -> nn.Module:
-    """A BinaryConv2d, or what the active `conv_factory` makes instead; blocks build convs here."""
-    return _CONV_FACTORY.get()(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer, **kwargs)
-
-
-@contextmanager
-def conv_factory(factory: ConvFactory) -> Iterator[None]:
-    """Within the context, `make_conv` builds convs with `factory` (same signature as BinaryConv2d)."""
-    token = _CONV_FACTORY.set(factory)
-    try:
-        yield
-    finally:
-        _CONV_FACTORY.reset(token)
+ConvFactory = Callable[..., nn.Module]  # BinaryConv2d's signature: (C_in, C_out, k, s, p, groups, binarizer)
 
 
 @dataclass(frozen=True)
 class ConvSlot:
     """One conv slot of a network, what every block is built for: C_in -> C_out with this kernel,
     stride, padding and grouping, binarized by `binarizer`. One value, so that a block declares
-    only its own options after it; unpacks in this order (`cin, cout, k, s, p, g, b = slot`)."""
+    only its own options after it; unpacks in this order (`cin, cout, k, s, p, g, b = slot`).
+
+    `conv_factory` makes the slot's convs (BinaryConv2d, with its signature): a wrapper block
+    hands the block it wraps a slot with its own (ES-BNN's expanding-and-shrinking: the wrapped
+    block's BN, biases and bypasses come out at the expanded width while its convs keep their
+    cost). Blocks build every conv with it, so the choice travels with the slot and no block
+    changes what another builds behind its back."""
 
     in_channels: int
     out_channels: int
@@ -59,6 +34,7 @@ class ConvSlot:
     padding: int = 0
     groups: int = 1
     binarizer: BinarizerLike = "fp"
+    conv_factory: ConvFactory = BinaryConv2d
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
@@ -95,7 +71,7 @@ class Block(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         if conv:
-            self.conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+            self.conv = slot.conv_factory(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
             self.bn = nn.BatchNorm2d(out_channels)
 
     def elementwise_ops(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> int:
@@ -109,4 +85,4 @@ class Block(nn.Module):
         return cls.expansion
 
 
-__all__ = ["Block", "ConvSlot", "conv_factory", "make_conv"]
+__all__ = ["Block", "ConvFactory", "ConvSlot"]

@@ -10,9 +10,9 @@ from torch import Tensor, nn
 
 from bnnbench.binarizers.base import channel_param
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, ConvSlot, make_conv
+from bnnbench.blocks.base import Block, ConvFactory, ConvSlot
 from bnnbench.blocks.bypass import broadcast, match_spatial
-from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.codes import ActivationCode
 from bnnbench.core.elementwise import per_sample, pooled
@@ -64,10 +64,11 @@ class DualConv(nn.Module):
         groups: int = 1,
         binarizer: BinarizerLike = "fp",
         threshold: float = 0.5,
+        conv_factory: ConvFactory = BinaryConv2d,
     ) -> None:
         super().__init__()
-        self.conv1 = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
-        self.conv2 = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        self.conv1 = conv_factory(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        self.conv2 = conv_factory(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
         for conv, alpha in ((self.conv1, -threshold), (self.conv2, threshold)):
             conv.binarizer = Shifted(conv.binarizer, in_channels, alpha)
         self.beta1 = channel_param(out_channels, 0.5)
@@ -91,12 +92,12 @@ class DualConv(nn.Module):
 
 def _conv(
     dual: bool, cin: int, cout: int, k: int, stride: int, padding: int, groups: int,
-    binarizer: BinarizerLike, threshold: float,
+    binarizer: BinarizerLike, threshold: float, conv_factory: ConvFactory,
 ) -> nn.Module:
     """A 1.58-bit DualConv when `dual`, else a single (binary) conv."""
     if dual:
-        return DualConv(cin, cout, k, stride, padding, groups, binarizer, threshold)
-    return make_conv(cin, cout, k, stride, padding, groups, binarizer)
+        return DualConv(cin, cout, k, stride, padding, groups, binarizer, threshold, conv_factory)
+    return conv_factory(cin, cout, k, stride, padding, groups, binarizer)
 
 
 @BLOCKS.register("bdnet")
@@ -144,13 +145,14 @@ class BDNetBlock(Block):
             dw_binarizer: BinarizerLike = "fp" if real_dw else binarizer
             dw_dual = dual != "none" and not real_dw
             self.conv = _conv(
-                dw_dual, in_channels, in_channels, kernel_size, stride, padding, in_channels, dw_binarizer, threshold
+                dw_dual, in_channels, in_channels, kernel_size, stride, padding, in_channels, dw_binarizer, threshold,
+                slot.conv_factory,
             )
             self.bn = nn.BatchNorm2d(in_channels)
             self.act1 = activation(act, in_channels)
         if self.has_pw:
             pw = (1, 1, 0, 1) if separable else (kernel_size, stride, padding, groups)
-            self.pw = _conv(dual == "all", in_channels, out_channels, *pw, binarizer, threshold)
+            self.pw = _conv(dual == "all", in_channels, out_channels, *pw, binarizer, threshold, slot.conv_factory)
             self.bn_pw = nn.BatchNorm2d(out_channels)
             self.act2 = activation(act, out_channels)
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnbench.blocks.base import Block, ConvSlot, make_conv
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.bypass import cfb, match_spatial
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import channel_fusion, per_sample, pooled
@@ -75,7 +75,7 @@ class BIDiffSRBlock(Block):
     ) -> None:
         in_channels, out_channels, kernel_size, stride, padding, groups, binarizer = slot
         super().__init__(slot, conv=False)
-        self.conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
+        self.conv = slot.conv_factory(in_channels, out_channels, kernel_size, stride, padding, groups, binarizer)
         self.act = GroupRPReLU(out_channels, timestep_groups)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, ConvSlot, make_conv
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.bypass import match_spatial
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
@@ -37,7 +37,7 @@ class BiRealBlock(Block):
         self.downsample: nn.Module = nn.Identity()
         if shortcut and (stride > 1 or in_channels != out_channels):
             self.downsample = nn.Sequential(
-                make_conv(in_channels, out_channels, 1, binarizer="fp"), nn.BatchNorm2d(out_channels)
+                slot.conv_factory(in_channels, out_channels, 1, binarizer="fp"), nn.BatchNorm2d(out_channels)
             )
 
     def forward(self, x: Tensor) -> Tensor:

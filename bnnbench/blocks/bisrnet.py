@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import RPReLU
-from bnnbench.blocks.base import Block, ConvSlot, make_conv
-from bnnbench.blocks.conv import BinarizerLike
+from bnnbench.blocks.base import Block, ConvFactory, ConvSlot
+from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS
 from bnnbench.core.elementwise import per_sample, pooled
 
@@ -23,12 +23,12 @@ class BiSRUnit(nn.Module):
     """
 
     def __init__(self, channels: int, kernel_size: int, groups: int, binarizer: BinarizerLike,
-                 out_channels: int | None = None) -> None:
+                 out_channels: int | None = None, conv_factory: ConvFactory = BinaryConv2d) -> None:
         super().__init__()
         self.out_channels = out_channels or channels
         # "same" padding; an even kernel (a 2x2 patchify slot) pads one more pixel at the end
         padding: int | str = kernel_size // 2 if kernel_size % 2 else "same"
-        self.conv = make_conv(channels, self.out_channels, kernel_size, 1, padding, groups, binarizer)
+        self.conv = conv_factory(channels, self.out_channels, kernel_size, 1, padding, groups, binarizer)
         self.act = RPReLU(self.out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -88,9 +88,10 @@ class BiSRNetBlock(Block):
         small = min(in_channels, out_channels)
         self.ratio = max(in_channels, out_channels) // small
         self.increase = out_channels > in_channels
-        units = [BiSRUnit(small, kernel_size, groups, binarizer) for _ in range(self.ratio)]
+        units = [BiSRUnit(small, kernel_size, groups, binarizer, conv_factory=slot.conv_factory) for _ in range(self.ratio)]
         if remainder:  # the truncated duplicate
-            units.append(BiSRUnit(in_channels, kernel_size, groups, binarizer, out_channels=remainder))
+            units.append(BiSRUnit(in_channels, kernel_size, groups, binarizer, out_channels=remainder,
+                                   conv_factory=slot.conv_factory))
         self.units = nn.ModuleList(units)
 
     def forward(self, x: Tensor) -> Tensor:

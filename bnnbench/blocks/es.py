@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from bnnbench.blocks.base import Block, ConvSlot, conv_factory
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.conv import BinarizerLike, BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS, block_options
 from bnnbench.core.registry import parse_component
@@ -122,10 +122,9 @@ class ExpandShrinkBlock(Block):
         e = self.expansion
         # expanded features are replica-major (replica r holds channels [r*C, (r+1)*C)): a conv
         # with `groups` per replica is one conv with groups * e over all of them
-        with conv_factory(partial(es_conv, tau=tau, g=g)):
-            wide = slot.replace(in_channels=in_channels * e, out_channels=out_channels * e,
-                                groups=1 if groups == 1 else groups * e)
-            self.base = BLOCKS.build(base_name, wide, **options)
+        wide = slot.replace(in_channels=in_channels * e, out_channels=out_channels * e,
+                            groups=1 if groups == 1 else groups * e, conv_factory=partial(es_conv, tau=tau, g=g))
+        self.base = BLOCKS.build(base_name, wide, **options)
 
     @classmethod
     def expansion_for(cls, tau: int | Sequence[int] = DEFAULT_TAU, groups: int | Sequence[int] = DEFAULT_GROUPS,

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from bnnbench.blocks.activations import activation, check_activation
-from bnnbench.blocks.base import Block, ConvSlot, make_conv
+from bnnbench.blocks.base import Block, ConvSlot
 from bnnbench.blocks.bypass import broadcast, cfb, match_spatial
 from bnnbench.blocks.conv import BinaryConv2d
 from bnnbench.blocks.registry import BLOCKS
@@ -52,7 +52,7 @@ class ReActNetBlock(Block):
         super().__init__(slot, conv=False)
         self.br, self.separable = br, separable
         mid = in_channels if separable else out_channels
-        self.conv = make_conv(in_channels, mid, kernel_size, stride, padding, groups, binarizer)
+        self.conv = slot.conv_factory(in_channels, mid, kernel_size, stride, padding, groups, binarizer)
         self.bn = nn.BatchNorm2d(mid)
         self.act1 = activation(act, mid)
         if not separable:
@@ -60,7 +60,7 @@ class ReActNetBlock(Block):
         # doubling (an integer multiple): r convs C_in -> C_in; otherwise one conv + CFB bypass
         self.doubling = out_channels % in_channels == 0 and br is not False
         r, width = (out_channels // in_channels, in_channels) if self.doubling else (1, out_channels)
-        self.pw = nn.ModuleList(make_conv(in_channels, width, 1, 1, 0, 1, binarizer) for _ in range(r))
+        self.pw = nn.ModuleList(slot.conv_factory(in_channels, width, 1, 1, 0, 1, binarizer) for _ in range(r))
         self.bn_pw = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(r))
         share_activation_binarizer(self.pw)
         self.act2 = activation(act, out_channels)

@@ -19,7 +19,6 @@ from torch import nn
 import bnnbench.blocks  # noqa: F401  (importing the packages fills the registries)
 import bnnbench.data  # noqa: F401
 import bnnbench.tasks  # noqa: F401
-from bnnbench import models
 from bnnbench.binarizers import BinarizerSpec
 from bnnbench.core.registry import (
     BLOCKS,
@@ -166,7 +165,8 @@ def _describe_data(cfg: Mapping[str, Any]) -> Any:
 
 def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
     """The model of `cfg.model`, its convs built from `cfg.block` with `cfg.binarizer`, sized
-    to the data's input and to what the task needs it to output."""
+    to the data's input and to what the task needs it to output (after `check(cfg)`, which has
+    refused a block the model cannot hold: built from the registry without a second check)."""
     task, _ = _component(cfg, "task")
     name, options = _component(cfg, "model")
     builder = MODELS.get(name)
@@ -177,7 +177,7 @@ def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
     block = _block(cfg)
     if block is not None:
         kwargs["block"] = block
-    return models.build(name, binarizer=BinarizerSpec.of(plain(cfg["binarizer"])), **kwargs, **options)
+    return MODELS.build(name, binarizer=BinarizerSpec.of(plain(cfg["binarizer"])), **kwargs, **options)
 
 
 def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any) -> Any:
