@@ -155,7 +155,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     if ckpt is not None and mode == "train":
         check_continuation(ckpt, cfg, len(dm.train_dataloader()), ckpt_state)
     ckpt_dir = out / "checkpoints"
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.task.monitor, mode=cfg.task.mode)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.monitor, mode=task.monitor_mode)
     # last.ckpt at the end of each training epoch (after its validation), so it is that whole epoch
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
                            save_on_train_epoch_end=True, enable_version_counter=False)
@@ -190,8 +190,8 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         if mode == "train":
             trainer.fit(task, datamodule=dm, ckpt_path=ckpt, weights_only=safe)
         tested = test()
-        robust = run_grid(functools.partial(_unlogged, trainer, test), dm, grid, test_metric(cfg.task.monitor),
-                          cfg.task.mode == "max") if grid else {}
+        robust = run_grid(functools.partial(_unlogged, trainer, test), dm, grid, test_metric(task.monitor),
+                          task.monitor_mode == "max") if grid else {}
     except Exception as err:
         # a crash gives the earlier results back; an interrupt (Ctrl-C, SIGTERM) keeps this
         # run's files in place so that resume=true continues it
@@ -219,7 +219,7 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
         return result
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     if robust:
-        print_grid(robust, metrics.get(test_metric(cfg.task.monitor)))
+        print_grid(robust, metrics.get(test_metric(task.monitor)))
     print_summary(
         f"summary: {_label(cfg)}" + (f" (test of {ckpt})" if mode == "test" else ""),
         metrics,

@@ -37,7 +37,6 @@ from bnnbench.tasks.optim import check_optimizer, check_scheduler
 
 AUTO = "auto"  # block=auto: the model's own block
 # keys of a task config that are not constructor options (read by the trainer set-up)
-TASK_RUN_KEYS = ("monitor", "mode")
 # data keys of the run, not of the data module: the test split's corruption grid (robustness)
 DATA_RUN_KEYS = ("corruption", "severity")
 
@@ -121,8 +120,7 @@ def check(cfg: Mapping[str, Any]) -> None:
         BLOCKS.check(block["name"])
     check_options(DATASETS, data, data_opts)
     check_options(MODELS, model, model_opts, ("block", "binarizer"))
-    run_keys = {k: v for k, v in task_opts.items() if k not in TASK_RUN_KEYS}
-    check_options(TASKS, task, run_keys, ("model",))
+    check_options(TASKS, task, task_opts, ("model",))
 
     if cfg.get("optimizer") is not None:
         check_optimizer(plain(cfg["optimizer"]))
@@ -183,8 +181,6 @@ def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
 def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any) -> Any:
     """The task of `cfg.task` around `model`, told what it needs of the data by `info`."""
     name, options = _component(cfg, "task")
-    for key in TASK_RUN_KEYS:
-        options.pop(key, None)
     for group in ("optimizer", "scheduler"):  # their own config groups
         if cfg.get(group) is not None:
             options[group] = plain(cfg[group])

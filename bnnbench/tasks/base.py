@@ -36,6 +36,10 @@ class BaseTask(L.LightningModule, abc.ABC):
     # command-line overrides that make a run of this task a one-step smoke run on a CPU (its
     # default data and model, tiny): what the registry-wide tests run every experiment with
     smoke_overrides: ClassVar[tuple[str, ...]] = ()
+    # the validation metric that picks a run's best.ckpt (and whose test twin the robustness grid
+    # reports), and whether Lightning keeps its "max" or its "min": the task's own headline metric
+    monitor: ClassVar[str]
+    monitor_mode: ClassVar[str]  # "max" or "min"
 
     def __init__(
         self,

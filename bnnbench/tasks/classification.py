@@ -46,6 +46,7 @@ class ClassificationTask(BaseTask):
     """
 
     data_kinds = ("cls",)
+    monitor, monitor_mode = "val/top1", "max"
     model_output = "vector"
     # full width: ES rows (tau * g up to 16) need ResNet-20's 16 channels
     smoke_overrides = (*SMOKE_RUN, "data.batch_size=16", "data.corruption=null")  # no corruption grid

@@ -22,6 +22,7 @@ class DepthTask(BaseTask):
     """Model maps images to depth (B,1,H,W) in metres; batches are (image, depth, 0 = no GT)."""
 
     data_kinds = ("depth",)
+    monitor, monitor_mode = "val/abs_rel", "min"
     model_output = "dense"
     smoke_overrides = (*SMOKE_RUN, "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",
                        "data.train_size=16", "data.val_size=8", "data.image_size=[32,32]")

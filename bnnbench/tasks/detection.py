@@ -143,6 +143,7 @@ class DetectionTask(BaseTask):
     """
 
     data_kinds = ("det",)
+    monitor, monitor_mode = "val/mAP", "max"
     model_output = "detections"
     smoke_overrides = (*SMOKE_RUN, "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
                        "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4",

@@ -29,6 +29,7 @@ class SegmentationTask(BaseTask):
     """Model maps images (B,3,H,W) to logits (B,K,H,W); batches are (image, mask (B,H,W))."""
 
     data_kinds = ("seg",)
+    monitor, monitor_mode = "val/mIoU", "max"
     model_output = "dense"
     # keys both the binary network and the 32-bit baseline (upernet_convnext) have
     smoke_overrides = (*SMOKE_RUN, "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8",

@@ -56,6 +56,7 @@ class SuperResolutionTask(BaseTask):
     """
 
     data_kinds = ("sr",)
+    monitor, monitor_mode = "val/psnr_y", "max"
     model_output = "sr"
     # a tiny UNet on gen_sr on the CPU (the tables' rows are set for DF2K on a GPU), one sampler step
     smoke_overrides = ("data=gen_sr", "trainer=cpu", *SMOKE_RUN, "model.channels=8", "model.channel_mults=[1,2]",

@@ -196,3 +196,7 @@ def test_every_task_runs_its_smoke_step(task, tmp_path):
     result = run(make_cfg(f"task={task}", *_smoke(task), tiny=False), output_dir=tmp_path / task)
     scores = {k: v for k, v in result.items() if k.startswith("test/")}
     assert scores and all(v == v for v in scores.values()), scores  # tested, no NaN
+    # the task's own monitor picked best.ckpt, and its test twin is among the scores
+    cls = TASKS.get(task)
+    assert cls.monitor_mode in ("max", "min") and "test/" + cls.monitor.split("/", 1)[1] in scores
+    assert result["best_checkpoint"].endswith("best.ckpt")

@@ -19,6 +19,7 @@ class ToyCountTask(BaseTask):
     """Model maps images to K logits, K = the counts; batches are (image, count)."""
 
     data_kinds = ("toy",)
+    monitor, monitor_mode = "val/acc", "max"
     model_output = "vector"
     smoke_overrides = (*SMOKE_RUN, "data.train_size=16", "data.val_size=8")
 
