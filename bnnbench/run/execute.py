@@ -108,9 +108,9 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     if mode == "cost":
         return count_only(cfg)
     trainer_cfg = job.plain(cfg.trainer)
-    threads = set_threads(trainer_cfg.pop("threads", "auto"), processes(trainer_cfg))
+    threads = set_threads(cfg.get("threads", "auto"), processes(trainer_cfg))
     check_sync_batchnorm(trainer_cfg)
-    compile_mode = compile_option(trainer_cfg.pop("compile", False))
+    compile_mode = compile_option(cfg.get("compile", False))
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     # one live process per job folder (DDP's other ranks run inside rank 0's hold)

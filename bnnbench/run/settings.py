@@ -35,8 +35,7 @@ def config_keys() -> list[str]:
 
 # what each logger takes besides its name (bnnbench.run.loggers.build_logger)
 LOGGER_OPTIONS = {"csv": (), "none": (), "tensorboard": (), "wandb": ("project", "entity", "mode")}
-# trainer keys bnnbench reads itself, and Trainer arguments it passes itself
-TRAINER_OWN = ("threads", "compile")
+# Trainer arguments bnnbench passes itself
 TRAINER_SET = ("logger", "callbacks", "plugins", "default_root_dir")
 
 
@@ -47,7 +46,7 @@ def check_run_keys(cfg: DictConfig) -> None:
 
     check_keys("the run's config", list(cfg), config_keys())
     trainer_args = [p for p in inspect.signature(L.Trainer.__init__).parameters if p not in ("self", *TRAINER_SET)]
-    check_keys("trainer", list(cfg.get("trainer") or {}), [*TRAINER_OWN, *trainer_args])
+    check_keys("trainer", list(cfg.get("trainer") or {}), trainer_args)
     logger = dict(cfg.get("logger") or {})
     name = str(logger.pop("name", "csv"))
     if name not in LOGGER_OPTIONS:
@@ -71,13 +70,13 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 def compile_option(value: Any) -> str | None:
-    """`trainer.compile`: false (eager), true (= "default") or a torch.compile mode; None for eager."""
+    """`compile`: false (eager), true (= "default") or a torch.compile mode; None for eager."""
     if value is False or value is None:
         return None
     if value is True:
         return "default"
     if value not in COMPILE_MODES:
-        raise ValueError(f"trainer.compile must be false, true or one of {', '.join(COMPILE_MODES)}, got {value!r}")
+        raise ValueError(f"compile must be false, true or one of {', '.join(COMPILE_MODES)}, got {value!r}")
     return value
 
 
@@ -93,7 +92,7 @@ def set_threads(threads: Any, processes: int = 1) -> int:
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, available // max(1, processes))
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"trainer.threads must be a positive integer or auto, got {threads!r}")
+        raise ValueError(f"threads must be a positive integer or auto, got {threads!r}")
     torch.set_num_threads(threads)
     return threads
 

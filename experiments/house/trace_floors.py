@@ -57,7 +57,7 @@ def main() -> None:
     from bnnbench.run.execute import run
     from bnnbench.run.settings import CONFIG_PATH
 
-    overrides = ["task=seg", "trainer.threads=1"]
+    overrides = ["task=seg", "threads=1"]
     overrides += list(TASKS.get("seg").smoke_overrides) if args.train else ["mode=cost"]
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("config", overrides=overrides)

@@ -20,7 +20,7 @@ from bnnbench.run.settings import CONFIG_PATH
 TINY = [
     "task=cls", "data=gen_cls", "model=resnet20", "model.widths=[4,8,8]", "model.depths=[1,1,1]",
     "data.train_size=4", "data.val_size=2", "data.test_size=2", "data.batch_size=2", "data.image_size=[16,16]",
-    "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.threads=1", "logger=none",
+    "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "threads=1", "logger=none",
 ]
 QUICK = ["batches=1", "top_k=2", "tol=0.1", "resolution=3", "threads=1"]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""trainer.compile=true trains the model compiled in place, with eager-compatible checkpoints (slow:
+"""compile=true trains the model compiled in place, with eager-compatible checkpoints (slow:
 compiling takes minutes on a CPU)."""
 
 import math
@@ -16,7 +16,7 @@ FAST = ["trainer.max_epochs=1", "data.train_size=16", "data.val_size=8", "logger
 @pytest.mark.slow
 def test_compiled_training_matches_eager_checkpoint_layout(tmp_path):
     eager = run(make_cfg(*FAST), output_dir=tmp_path / "eager")
-    compiled = run(make_cfg(*FAST, "trainer.compile=true"), output_dir=tmp_path / "compiled")
+    compiled = run(make_cfg(*FAST, "compile=true"), output_dir=tmp_path / "compiled")
     assert eager["compile"] == "off" and compiled["compile"] == "default"
     assert math.isfinite(compiled["test/mIoU"])
     keys = [set(torch.load(r["last_checkpoint"], map_location="cpu", weights_only=False)["state_dict"])

@@ -36,7 +36,7 @@ def test_two_process_cpu_ddp_reports_once_and_equals_the_single_process_evaluati
     summary = json.loads((job / "summary.json").read_text())
     cores = len(os.sched_getaffinity(0))
     assert summary["processes"] == 2 and summary["torch_threads"] == max(1, cores // 2)
-    single = run(make_cfg(*SMALL, "trainer.threads=1", "mode=test", f"ckpt_path={summary['best_checkpoint']}"),
+    single = run(make_cfg(*SMALL, "threads=1", "mode=test", f"ckpt_path={summary['best_checkpoint']}"),
                  output_dir=tmp_path / "single")
     assert single["processes"] == 1
     for key in ("test/mIoU", "test/pixel_acc"):

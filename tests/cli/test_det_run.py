@@ -10,7 +10,7 @@ from bnnbench.run.execute import run
 from .conftest import make_cfg
 from .test_run import KillAfterEpoch, Killed
 
-DET = ["task=det", "trainer.enable_progress_bar=false", "logger=csv", "trainer.threads=1",
+DET = ["task=det", "trainer.enable_progress_bar=false", "logger=csv", "threads=1",
        "model.widths=[8,8,16,16]", "model.anchor_sizes=[16,32]", "model.rpn_post_nms_test=20",
        "data.train_size=8", "data.val_size=4", "data.test_size=4", "data.batch_size=4", "data.image_size=[64,64]",
        "trainer.max_epochs=3"]

@@ -30,7 +30,7 @@ def test_sweep_then_report_gives_the_papers_numbers_beside_every_row(experiment,
     task = make_cfg(f"experiment={experiment}", tiny=False).task.name
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "bnnbench", "-m", f"experiment={experiment}", *_smoke(task),
-           "trainer.threads=1", f"hydra.sweep.dir={sweep}"]
+           "threads=1", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3000,
                           env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -55,7 +55,7 @@ EVERY_TASK = {
     "sr": ["task=sr", "model.channels=8", "model.channel_mults=[1,2]", "model.res_blocks=1", "model.norm_groups=4",
            "data.train_size=8", "data.val_size=1", "data.test_size=2", "task.sample_steps=2"],
 }
-SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.threads=1",
+SHORT = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "threads=1",
          "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
 
 

@@ -22,7 +22,7 @@ from .test_run import KillAfterEpoch, Killed
 
 TINY_MODEL = ["model.channels=8", "model.channel_mults=[1,2]", "model.res_blocks=1", "model.norm_groups=4",
               "model.dropout=0.0"]
-SR = ["task=sr", "trainer.enable_progress_bar=false", "logger=csv", "trainer.threads=1", *TINY_MODEL,
+SR = ["task=sr", "trainer.enable_progress_bar=false", "logger=csv", "threads=1", *TINY_MODEL,
       "data.image_size=[16,16]", "data.train_size=8", "data.val_size=1", "data.test_size=2", "data.batch_size=4",
       "data.test_tile=16", "task.sample_steps=2", "trainer.max_epochs=3"]
 
@@ -56,7 +56,7 @@ def test_table4_sweep_trains_on_df2k_and_tests_on_a_benchmark(tmp_path):
         sys.executable, "-m", "bnnbench", "--multirun", "experiment=bidiffsr_table4",
         "+experiment/recipes=bidiffsr_table4",  # the paper's setting, on DF2K files
         "+experiment/bidiffsr_table4_rows=reactnet,bidiffsr_es",  # two of its rows, so that the test stays short
-        "trainer=cpu", "trainer.max_epochs=1", "trainer.threads=1", "trainer.enable_progress_bar=false", *TINY_MODEL,
+        "trainer=cpu", "trainer.max_epochs=1", "threads=1", "trainer.enable_progress_bar=false", *TINY_MODEL,
         f"data.root={df2k}", f"data.benchmark_root={bench}", "data.patch_size=16", "data.batch_size=2",
         "data.repeats=1", "data.num_workers=0", "task.sample_steps=2", "logger=csv", "scan_data=false",
         f"hydra.sweep.dir={sweep}",

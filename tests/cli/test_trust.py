@@ -101,7 +101,7 @@ BAD_INPUT = [
     (["+binarizer.treshold=none"], "binarizer 'dab' does not take option 'treshold': valid options are threshold, scale"),
     (["task=cls", "model=bdnet_a", "+block.dual=none"], "block=auto uses model 'bdnet_a'"),
     (["block.grouping=windows"], "grouping must be one of"),
-    (["trainer.compile=fast"], "trainer.compile must be false, true or one of default, reduce-overhead"),
+    (["compile=fast"], "compile must be false, true or one of default, reduce-overhead"),
     (["+binarizr=dab"], "the run's config has no option 'binarizr': valid options are data, model, binarizer"),
 ]
 # the command line (a process each, ~7-9 s) for all of them in the slow suite; every message is
@@ -205,7 +205,7 @@ def test_sweep_on_a_real_layout_with_a_root_path_prints_its_table(tmp_path):
 
 
 def test_parallel_launcher_runs_a_two_job_sweep(tmp_path):
-    proc = _cli("--multirun", "hydra/launcher=parallel", "binarizer=bnn,dab", "trainer.threads=1", *FAST,
+    proc = _cli("--multirun", "hydra/launcher=parallel", "binarizer=bnn,dab", "threads=1", *FAST,
                 "model.dims=[8,16,16,16]", "model.depths=[1,1,1,1]", "model.decoder_channels=8", "model.head_channels=8",
                 "data.image_size=[32,32]", "trainer.enable_progress_bar=false", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

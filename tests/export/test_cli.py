@@ -45,7 +45,7 @@ def test_bench_measures_float_and_packed_models_per_layer(tmp_path, capsys):
 
     from ..cli.conftest import make_cfg
 
-    cfg = make_cfg("trainer.max_epochs=1", "logger=csv", "trainer.threads=1")
+    cfg = make_cfg("trainer.max_epochs=1", "logger=csv", "threads=1")
     result = run(cfg, output_dir=tmp_path / "run")
     out, config = tmp_path / "packed.pt", tmp_path / "config.yaml"
     OmegaConf.save(cfg, config)

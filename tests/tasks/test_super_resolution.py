@@ -118,7 +118,7 @@ def test_lpips_is_logged_over_the_test_split_and_stays_out_of_checkpoints(tmp_pa
 
     # a stand-in for LPIPS (its AlexNet weights are not on this machine): any metric of (sr, hr)
     monkeypatch.setattr("bnnbench.tasks.super_resolution.lpips_metric", lambda: (MeanAbsoluteError(), ""))
-    cfg = make_cfg(*TINY_SR, "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.threads=1",
+    cfg = make_cfg(*TINY_SR, "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "threads=1",
                    tiny=False)
     result = run(cfg, output_dir=tmp_path)
     assert 0 < result["test/lpips"] < 1

@@ -9,7 +9,7 @@ from bnnbench.run.execute import run
 def test_toy_run_learns(tmp_path):
     from tests.cli.conftest import make_cfg
 
-    cfg = make_cfg("task=toy", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "trainer.threads=1",
+    cfg = make_cfg("task=toy", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "threads=1",
                    "data.train_size=128", "data.val_size=32", "optimizer.lr=0.01", tiny=False)
     assert (cfg.binarizer.name, cfg.block.name, cfg.data.name) == ("toy_sign", "toy_block", "gen_toy")
     result = run(cfg, output_dir=tmp_path)
