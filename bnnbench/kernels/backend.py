@@ -57,8 +57,7 @@ def kernels_interpreted() -> bool:
     from bnnbench.kernels import triton_conv, triton_pack
 
     kernels = (
-        triton_conv.conv_xor_kernel,
-        triton_conv.conv_dot_kernel,
+        triton_conv.conv_kernel,
         triton_pack.binarize_pack_kernel,
     )
     return all(type(k).__name__ == "InterpretedFunction" for k in kernels)

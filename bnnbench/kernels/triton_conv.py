@@ -22,7 +22,9 @@ tap columns (so kh, kw <= 32 on this path); a tap is in range iff both bits are 
   of 32 * BLOCK_KW channels and multiplied with ``tl.dot`` into int32 (int8 wgmma/mma on GPU).
   A tile never spans two groups (grid axis 2 is the group).
 
-Both are exact integer convs. Epilogue, in fp32: y = acc * scale[c] * sample_scale[n(, c)]
+One kernel (`conv_kernel`) holds both: the pixels' tap masks and the epilogue are shared, the
+inner loop is the `tl.constexpr` choice `XOR` (so each launch compiles only its own). Both are
+exact integer convs. Epilogue, in fp32: y = acc * scale[c] * sample_scale[n(, c)]
 + bias[c] + residual[n, c, h, w], stored as out_dtype (or the raw int32 count). Offsets into the
 packed tensors are int32 (packed tensors are 32x smaller than the float ones); output offsets int64.
 
@@ -171,7 +173,99 @@ def _row_setup(
 
 
 @triton.jit
-def conv_xor_kernel(
+def _xor_tile(
+    x_ptr, w_ptr, x_off, row_bits, col_bits, pid_n, W, CIN_G, COUT, COUT_G, WG, WTOT, LAST_MASK,
+    KH: tl.constexpr, KW: tl.constexpr, TILE_IN_ONE_GROUP: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):
+    """The ``xor`` inner loop: a [channels, pixels] tile of exact counts, its channels and their mask."""
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # global output channel
+    n_mask = offs_n < COUT
+    w_off = offs_n * (KH * KW * WG)
+    # Tiles are [channels, pixels]: lanes run along pixels, so the per-pixel state (offset and
+    # tap masks) is a few registers per thread while weight words are warp-uniform loads.
+    if TILE_IN_ONE_GROUP:
+        x_off = x_off + ((pid_n * BLOCK_N) // COUT_G) * WG
+    else:
+        # Rows of one tile read different groups' words (small / depth-wise groups).
+        x_off2 = ((offs_n // COUT_G) * WG)[:, None] + x_off[None, :]
+
+    # acc counts mismatching bits over in-range taps only
+    acc = tl.full((BLOCK_N, BLOCK_M), 0, tl.int32)
+    for kidx in range(0, KH * KW * WG):
+        tap = kidx // WG
+        word = kidx - tap * WG
+        r = tap // KW
+        s = tap - r * KW
+        on = ((row_bits >> r) & (col_bits >> s) & 1) != 0
+        keep = tl.where(on, -1, 0)  # all-ones bit mask for in-range taps
+        tap_off = (r * W + s) * WTOT + word
+        # Real-channel bits of this word: padding bits never count, whatever they hold.
+        real = tl.where(word == WG - 1, LAST_MASK, -1)
+        b = tl.load(w_ptr + w_off + kidx, mask=n_mask, other=0) & real
+        if TILE_IN_ONE_GROUP:
+            a = tl.load(x_ptr + (x_off + tap_off), mask=on, other=0) & real
+            acc += popcount32(b[:, None] ^ a[None, :]) & keep[None, :]
+        else:
+            a = tl.load(x_ptr + (x_off2 + tap_off), mask=n_mask[:, None] & on[None, :], other=0)
+            acc += popcount32(b[:, None] ^ (a & real)) & keep[None, :]
+    # Each in-range tap contributes CIN_G - 2 * mismatches; out-of-range taps contribute 0.
+    taps = popcount32(row_bits) * popcount32(col_bits)
+    return taps[None, :] * CIN_G - 2 * acc, offs_n, n_mask
+
+
+@triton.jit
+def _dot_tile(
+    x_ptr, w_ptr, x_off, row_bits, col_bits, pid_n, W, CIN_G, COUT_G, WG, WTOT,
+    KH: tl.constexpr, KW: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_KW: tl.constexpr,
+):
+    """The ``dot`` inner loop: a [pixels, channels] tile of group `program_id(2)`, its channels and their mask."""
+    BLOCK_K: tl.constexpr = BLOCK_KW * 32
+    g = tl.program_id(2)
+    x_off = x_off + g * WG
+    offs_ng = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    n_mask = offs_ng < COUT_G
+    offs_n = g * COUT_G + offs_ng
+    w_off = offs_n * (KH * KW * WG)
+    kk = tl.arange(0, BLOCK_K)
+    kwi = tl.arange(0, BLOCK_KW)
+    bits = tl.arange(0, 32)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0, tl.int32)
+    n_kc = (WG + BLOCK_KW - 1) // BLOCK_KW
+    for kidx in range(0, KH * KW * n_kc):
+        tap = kidx // n_kc
+        k0 = (kidx - tap * n_kc) * BLOCK_KW
+        r = tap // KW
+        s = tap - r * KW
+        on = ((row_bits >> r) & (col_bits >> s) & 1) != 0
+        ch_ok = (k0 * 32 + kk) < CIN_G
+        # Load whole words, then expand each to its 32 bits (bit j of word w is channel 32w + j).
+        kw_ok = (k0 + kwi) < WG
+        a_w = tl.load(
+            x_ptr + (x_off + ((r * W + s) * WTOT + k0))[:, None] + kwi[None, :],
+            mask=on[:, None] & kw_ok[None, :],
+            other=0,
+        )
+        a_bits = tl.reshape((a_w[:, :, None] >> bits[None, None, :]) & 1, (BLOCK_M, BLOCK_K))
+        a_mask = on[:, None] & ch_ok[None, :]
+        a = tl.where(a_mask, a_bits * 2 - 1, 0).to(tl.int8)
+        b_w = tl.load(
+            w_ptr + (kwi + (tap * WG + k0))[:, None] + w_off[None, :],
+            mask=kw_ok[:, None] & n_mask[None, :],
+            other=0,
+        )
+        b_bits = tl.reshape((b_w[:, None, :] >> bits[None, :, None]) & 1, (BLOCK_K, BLOCK_N))
+        # No mask on b's values: a is already 0 on padding channels, and columns past COUT_G
+        # are never stored.
+        b = (b_bits * 2 - 1).to(tl.int8)
+        acc = tl.dot(a, b, acc)
+    return acc, offs_n, n_mask
+
+
+@triton.jit
+def conv_kernel(
     x_ptr,
     w_ptr,
     out_ptr,
@@ -206,124 +300,8 @@ def conv_xor_kernel(
     LAST_MASK,
     KH: tl.constexpr,
     KW: tl.constexpr,
+    XOR: tl.constexpr,
     TILE_IN_ONE_GROUP: tl.constexpr,
-    HAS_SCALE: tl.constexpr,
-    HAS_BIAS: tl.constexpr,
-    HAS_SS: tl.constexpr,
-    HAS_RES: tl.constexpr,
-    OUT_INT: tl.constexpr,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    m_mask = offs_m < M
-    x_off, row_bits, col_bits = _row_setup(
-        offs_m, M, H, W, HO, WO, WTOT, STRIDE_H, STRIDE_W, PAD_H, PAD_W, KH, KW
-    )
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # global output channel
-    n_mask = offs_n < COUT
-    w_off = offs_n * (KH * KW * WG)
-    # Tiles are [channels, pixels]: lanes run along pixels, so the per-pixel state (offset and
-    # tap masks) is a few registers per thread while weight words are warp-uniform loads.
-    if TILE_IN_ONE_GROUP:
-        x_off = x_off + ((pid_n * BLOCK_N) // COUT_G) * WG
-    else:
-        # Rows of one tile read different groups' words (small / depth-wise groups).
-        x_off2 = ((offs_n // COUT_G) * WG)[:, None] + x_off[None, :]
-
-    # acc counts mismatching bits over in-range taps only; one flat loop over (tap, word) keeps
-    # the address math out of unrolled tap loops and lets the loads be pipelined.
-    acc = tl.full((BLOCK_N, BLOCK_M), 0, tl.int32)
-    for kidx in range(0, KH * KW * WG):
-        tap = kidx // WG
-        word = kidx - tap * WG
-        r = tap // KW
-        s = tap - r * KW
-        on = ((row_bits >> r) & (col_bits >> s) & 1) != 0
-        keep = tl.where(on, -1, 0)  # all-ones bit mask for in-range taps
-        tap_off = (r * W + s) * WTOT + word
-        # Real-channel bits of this word: padding bits never count, whatever they hold.
-        real = tl.where(word == WG - 1, LAST_MASK, -1)
-        b = tl.load(w_ptr + w_off + kidx, mask=n_mask, other=0) & real
-        if TILE_IN_ONE_GROUP:
-            a = tl.load(x_ptr + (x_off + tap_off), mask=on, other=0) & real
-            acc += popcount32(b[:, None] ^ a[None, :]) & keep[None, :]
-        else:
-            a = tl.load(x_ptr + (x_off2 + tap_off), mask=n_mask[:, None] & on[None, :], other=0)
-            acc += popcount32(b[:, None] ^ (a & real)) & keep[None, :]
-    # Each in-range tap contributes CIN_G - 2 * mismatches; out-of-range taps contribute 0.
-    taps = popcount32(row_bits) * popcount32(col_bits)
-    acc = taps[None, :] * CIN_G - 2 * acc
-
-    _epilogue_store(
-        acc,
-        offs_m,
-        m_mask,
-        offs_n,
-        n_mask,
-        HO,
-        WO,
-        out_ptr,
-        scale_ptr,
-        bias_ptr,
-        ss_ptr,
-        res_ptr,
-        s_on,
-        s_oc,
-        s_oh,
-        s_ow,
-        s_rn,
-        s_rc,
-        s_rh,
-        s_rw,
-        s_sn,
-        s_sc,
-        HAS_SCALE,
-        HAS_BIAS,
-        HAS_SS,
-        HAS_RES,
-        OUT_INT,
-        CH_FIRST=True,
-    )
-
-
-@triton.jit
-def conv_dot_kernel(
-    x_ptr,
-    w_ptr,
-    out_ptr,
-    scale_ptr,
-    bias_ptr,
-    ss_ptr,
-    res_ptr,
-    M,
-    H,
-    W,
-    HO,
-    WO,
-    CIN_G,
-    COUT,
-    COUT_G,
-    WG,
-    WTOT,
-    STRIDE_H,
-    STRIDE_W,
-    PAD_H,
-    PAD_W,
-    s_on,
-    s_oc,
-    s_oh,
-    s_ow,
-    s_rn,
-    s_rc,
-    s_rh,
-    s_rw,
-    s_sn,
-    s_sc,
-    KH: tl.constexpr,
-    KW: tl.constexpr,
     HAS_SCALE: tl.constexpr,
     HAS_BIAS: tl.constexpr,
     HAS_SS: tl.constexpr,
@@ -333,55 +311,26 @@ def conv_dot_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_KW: tl.constexpr,
 ):
-    BLOCK_K: tl.constexpr = BLOCK_KW * 32
+    """One packed conv: the pixels' tap masks, the inner loop chosen by `XOR` (``xor``: popcount
+    over [channels, pixels] tiles, `TILE_IN_ONE_GROUP`, `LAST_MASK`; ``dot``: int8 tl.dot over
+    [pixels, channels] tiles of one group, `BLOCK_KW`), then the fused epilogue."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    g = tl.program_id(2)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     m_mask = offs_m < M
     x_off, row_bits, col_bits = _row_setup(
         offs_m, M, H, W, HO, WO, WTOT, STRIDE_H, STRIDE_W, PAD_H, PAD_W, KH, KW
     )
-    x_off = x_off + g * WG
-    offs_ng = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    n_mask = offs_ng < COUT_G
-    offs_n = g * COUT_G + offs_ng
-    w_off = offs_n * (KH * KW * WG)
-    kk = tl.arange(0, BLOCK_K)
-    kwi = tl.arange(0, BLOCK_KW)
-    bits = tl.arange(0, 32)
-
-    acc = tl.full((BLOCK_M, BLOCK_N), 0, tl.int32)
-    n_kc = (WG + BLOCK_KW - 1) // BLOCK_KW
-    # One flat loop over (tap, channel chunk) so the loads can be software-pipelined.
-    for kidx in range(0, KH * KW * n_kc):
-        tap = kidx // n_kc
-        k0 = (kidx - tap * n_kc) * BLOCK_KW
-        r = tap // KW
-        s = tap - r * KW
-        on = ((row_bits >> r) & (col_bits >> s) & 1) != 0
-        ch_ok = (k0 * 32 + kk) < CIN_G
-        # Load whole words, then expand each to its 32 bits (bit j of word w is channel 32w + j).
-        kw_ok = (k0 + kwi) < WG
-        a_w = tl.load(
-            x_ptr + (x_off + ((r * W + s) * WTOT + k0))[:, None] + kwi[None, :],
-            mask=on[:, None] & kw_ok[None, :],
-            other=0,
+    if XOR:
+        acc, offs_n, n_mask = _xor_tile(
+            x_ptr, w_ptr, x_off, row_bits, col_bits, pid_n, W, CIN_G, COUT, COUT_G, WG, WTOT, LAST_MASK,
+            KH, KW, TILE_IN_ONE_GROUP, BLOCK_M, BLOCK_N,
         )
-        a_bits = tl.reshape((a_w[:, :, None] >> bits[None, None, :]) & 1, (BLOCK_M, BLOCK_K))
-        a_mask = on[:, None] & ch_ok[None, :]
-        a = tl.where(a_mask, a_bits * 2 - 1, 0).to(tl.int8)
-        b_w = tl.load(
-            w_ptr + (kwi + (tap * WG + k0))[:, None] + w_off[None, :],
-            mask=kw_ok[:, None] & n_mask[None, :],
-            other=0,
+    else:
+        acc, offs_n, n_mask = _dot_tile(
+            x_ptr, w_ptr, x_off, row_bits, col_bits, pid_n, W, CIN_G, COUT_G, WG, WTOT,
+            KH, KW, BLOCK_M, BLOCK_N, BLOCK_KW,
         )
-        b_bits = tl.reshape((b_w[:, None, :] >> bits[None, :, None]) & 1, (BLOCK_K, BLOCK_N))
-        # No mask on b's values: a is already 0 on padding channels, and columns past COUT_G
-        # are never stored.
-        b = (b_bits * 2 - 1).to(tl.int8)
-        acc = tl.dot(a, b, acc)
-
     _epilogue_store(
         acc,
         offs_m,
@@ -410,7 +359,7 @@ def conv_dot_kernel(
         HAS_SS,
         HAS_RES,
         OUT_INT,
-        CH_FIRST=False,
+        CH_FIRST=XOR,
     )
 
 
@@ -512,12 +461,14 @@ def packed_conv2d_triton(
         grid = (triton.cdiv(m, bm), triton.cdiv(cout, bn))
         rem = cin_g - 32 * (wg - 1)  # real channels in the last word, 1..32
         last_mask = (1 << rem) - 1 if rem < 32 else -1
-        conv_xor_kernel[grid](
+        conv_kernel[grid](
             *common,
             last_mask,
+            XOR=True,
             TILE_IN_ONE_GROUP=groups == 1 or cout_g % bn == 0,
             BLOCK_M=bm,
             BLOCK_N=bn,
+            BLOCK_KW=1,  # unused by the xor loop
             **flags,
             **launch,
         )
@@ -529,8 +480,11 @@ def packed_conv2d_triton(
             launch.setdefault("num_warps", 8 if bm * bn >= 8192 else 4)
             launch.setdefault("num_stages", 3)
         grid = (triton.cdiv(m, bm), triton.cdiv(cout_g, bn), groups)
-        conv_dot_kernel[grid](
+        conv_kernel[grid](
             *common,
+            -1,  # LAST_MASK: unused by the dot loop (padding channels are zeroed as int8)
+            XOR=False,
+            TILE_IN_ONE_GROUP=False,  # unused: a dot tile never spans two groups
             BLOCK_M=bm,
             BLOCK_N=bn,
             BLOCK_KW=bkw,

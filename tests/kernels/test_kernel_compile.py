@@ -46,11 +46,11 @@ ptrs = {"out_ptr": "*bf16", "scale_ptr": "*fp32", "bias_ptr": "*fp32", "ss_ptr":
         "res_ptr": "*bf16"}
 ep = dict(HAS_SCALE=True, HAS_BIAS=True, HAS_SS=True, HAS_RES=True, OUT_INT=False)
 for one_group in (True, False):
-    k = compile_kernel(tc.conv_xor_kernel, ptrs, dict(KH=3, KW=3, TILE_IN_ONE_GROUP=one_group,
-                       BLOCK_M=128, BLOCK_N=64, **ep), 8)
+    k = compile_kernel(tc.conv_kernel, ptrs, dict(KH=3, KW=3, XOR=True, TILE_IN_ONE_GROUP=one_group,
+                       BLOCK_M=128, BLOCK_N=64, BLOCK_KW=1, **ep), 8)
     assert "popc.b32" in k.asm["ptx"], "SWAR popcount did not lower to popc.b32"
-k = compile_kernel(tc.conv_dot_kernel, ptrs, dict(KH=3, KW=3, BLOCK_M=128, BLOCK_N=128,
-                   BLOCK_KW=2, **ep), 8)
+k = compile_kernel(tc.conv_kernel, ptrs, dict(KH=3, KW=3, XOR=False, TILE_IN_ONE_GROUP=False, BLOCK_M=128,
+                   BLOCK_N=128, BLOCK_KW=2, **ep), 8)
 assert "mma" in k.asm["ptx"], "dot loop did not use tensor-core MMA"
 compile_kernel(tp.binarize_pack_kernel, {"x_ptr": "*bf16", "t_ptr": "*fp32"},
                dict(HAS_T=True, CMP_F64=False, BLOCK_P=128), 4)
