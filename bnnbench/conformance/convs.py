@@ -218,7 +218,7 @@ def adabin_theirs(mod: ModuleType, case: Case) -> Result:
 
 # --- BiDet ----------------------------------------------------------------------------------
 
-BIDET = {"name": "bireal", "weight": "bidet", "pad_value": -1}  # experiment table3/bidet
+BIDET = {"name": "bireal", "weight": "bidet", "pad_value": -1}  # experiment es_table3/bidet
 
 
 def bidet_ours(case: Case) -> Result:

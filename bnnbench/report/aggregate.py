@@ -12,7 +12,7 @@ import yaml
 
 from bnnbench.metrics.robustness import cells, mce
 from bnnbench.report.convergence import job_slope
-from bnnbench.report.paper_tables import PaperTable, Row
+from bnnbench.report.paper_tables import FORMER_ROW_GROUPS, PaperTable, Row
 from bnnbench.run.sweep import COMPONENTS, collect
 
 
@@ -70,7 +70,7 @@ def job_keys(job: dict[str, Any], data: str | None) -> dict[str, str]:
     keys = {c: str(job[c]) for c in COMPONENTS if job.get(c) is not None}
     if data is not None:
         keys["data"] = data
-    keys.update({k: str(v) for k, v in job.get("settings", {}).items()})
+    keys.update({FORMER_ROW_GROUPS.get(k, k): str(v) for k, v in job.get("settings", {}).items()})
     return keys
 
 

@@ -1,9 +1,14 @@
 """The papers' tables as data: one YAML file per table under `tables/`, read and checked here.
 
-A file names its paper, table number and caption, the experiment whose sweep it reads, the
-metric columns (the paper's name, our summary key, the factor from ours to the paper's unit,
-whether higher is better), the data sets its numbers are on, and one entry per row: the row's
-label, the sweep settings that select its jobs (`match`), and the paper's numbers.
+A table is one name throughout: `tables/<name>.yaml` (the paper's numbers), the experiment
+`conf/experiment/<name>.yaml` (its sweep) and its rows `conf/experiment/<name>/<row>.yaml`
+(the sweep runs every row file). A file names its paper, table number and caption, the metric
+columns (the paper's name, our summary key, the factor from ours to the paper's unit, whether
+higher is better), the data sets its numbers are on, and one entry per row: the row's label,
+its row file (`row`; null for a method this framework does not build), any further settings
+that select its jobs (`match`, e.g. the binarizer of a table that sweeps binarizers over each
+row), and the paper's numbers. `row_group` names another table's rows folder when tables share
+one (BiDense's Tables 1-3 are one row set on three tasks: `conf/experiment/bidense/`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,14 @@ from typing import Any
 import yaml
 
 TABLES_DIR = Path(__file__).parent / "tables"
+# Sweeps recorded before each table's rows moved into conf/experiment/<table>/ name their rows by
+# the group they ran with: those names, read as today's (so their reports print the same numbers).
+FORMER_ROW_GROUPS = {
+    **{f"{t}_rows": t for t in ("bdnet_table2", "bdnet_table3", "bdnet_table4", "bdnet_table5", "bdnet_table6",
+                                "es_table1", "es_table5", "es_table6", "robustness_cls")},
+    "bidiffsr_table4_rows": "es_table4", "table3": "es_table3", "table4": "bidense_table4", "bidense_rows": "bidense",
+}
+FORMER_EXPERIMENTS = {"bidiffsr_table4": "es_table4"}  # the experiment named after its table
 COST_COLUMNS = ("Params", "OPs")  # our cost/params and cost/ops; a table's paper cost is in its own unit
 
 
@@ -33,8 +46,9 @@ class Row:
     """One row: its label, the sweep settings that select its jobs, the paper's numbers per data set."""
 
     label: str
-    match: dict[str, str]
+    match: dict[str, str]  # {row group: row file, further settings}; empty: not built here
     paper: dict[str, dict[str, float | None]]  # data set -> column (or Params / OPs) -> number
+    row: str | None = None  # its row file of conf/experiment/<row group>/
 
 
 @dataclass(frozen=True)
@@ -45,12 +59,13 @@ class PaperTable:
     paper: str
     source: str
     caption: str
-    experiment: str
+    experiment: str  # = name: the sweep that fills the table
     datasets: tuple[str, ...]
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
     cost_units: dict[str, str] = field(default_factory=dict)  # e.g. {"Params": "K", "OPs": "G"}
     note: str = ""
+    row_group: str = ""  # the folder of conf/experiment/ its rows are in (its name unless shared)
     robustness_reference: str | None = None  # the row mCE under corruptions is relative to (e.g. the 32-bit row)
     fp_row: str | None = None  # the 32-bit row (calibration: it must sit above every binary row)
     chance: dict[str, float] = field(default_factory=dict)  # column -> chance level on the proxy's data
@@ -69,7 +84,7 @@ def table_names() -> list[str]:
     return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
 
 
-def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str) -> tuple[Row, ...]:
+def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str, group: str) -> tuple[Row, ...]:
     rows = []
     for r in raw:
         paper = r.get("paper") or {}
@@ -78,8 +93,14 @@ def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str) -> tu
         unknown = set(paper) - set(datasets)
         if unknown:
             raise ValueError(f"table {name}: row {r['label']!r} has numbers for {sorted(unknown)}, not among {list(datasets)}")
-        rows.append(Row(label=str(r["label"]), match={str(k): str(v) for k, v in (r.get("match") or {}).items()},
-                        paper={d: dict(v) for d, v in paper.items()}))
+        row = r.get("row")
+        match = {str(k): str(v) for k, v in (r.get("match") or {}).items()}
+        if row is not None:
+            match[group] = str(row)
+        elif match:
+            raise ValueError(f"table {name}: row {r['label']!r} has settings to match but no row file (`row`)")
+        rows.append(Row(label=str(r["label"]), match=match, paper={d: dict(v) for d, v in paper.items()},
+                        row=None if row is None else str(row)))
     return tuple(rows)
 
 
@@ -90,12 +111,13 @@ def load_table(name: str) -> PaperTable:
         raise ValueError(f"no paper table {name!r}: valid choices are {', '.join(table_names())}")
     raw = yaml.safe_load(path.read_text())
     datasets = tuple(raw.get("datasets") or [raw.get("data", "paper")])
+    group = str(raw.get("row_group", name))
     columns = tuple(Column(name=str(c["name"]), ours=str(c["ours"]), scale=float(c.get("scale", 1.0)),
                            higher_is_better=bool(c.get("higher_is_better", True))) for c in raw["columns"])
     table = PaperTable(
         name=name, paper=raw["paper"], source=raw["source"], caption=raw["caption"].strip(),
-        experiment=raw["experiment"], datasets=datasets, columns=columns,
-        rows=_rows(raw["rows"], datasets, name), cost_units=dict(raw.get("cost_units") or {}),
+        experiment=name, row_group=group, datasets=datasets, columns=columns,
+        rows=_rows(raw["rows"], datasets, name, group), cost_units=dict(raw.get("cost_units") or {}),
         note=str(raw.get("note", "")).strip(),
         robustness_reference=raw.get("robustness_reference"), fp_row=raw.get("fp_row"),
         chance={str(k): float(v) for k, v in (raw.get("chance") or {}).items()},
@@ -115,9 +137,6 @@ def load_table(name: str) -> PaperTable:
 
 
 def table_for_experiment(experiment: str) -> str | None:
-    """The first table whose experiment is `experiment` (None if there is none)."""
-    for name in table_names():
-        raw = yaml.safe_load((TABLES_DIR / f"{name}.yaml").read_text())
-        if raw.get("experiment") == experiment:
-            return name
-    return None
+    """The table that experiment `experiment` fills (its own name; None if it has none)."""
+    name = FORMER_EXPERIMENTS.get(experiment, experiment)
+    return name if name in table_names() else None

@@ -25,7 +25,7 @@ UNSAFE = re.compile(r"[^A-Za-z0-9_.@%\-]")
 
 def _key(key: str) -> str:
     """A key as a name part: `+` / `~` dropped, and an experiment's row group by its own name
-    (`+experiment/table4=full` -> `table4-full`)."""
+    (`+experiment/bidense_table4=full` -> `bidense_table4-full`)."""
     key = key.lstrip("+~")
     return UNSAFE.sub("_", key.removeprefix("experiment/"))
 

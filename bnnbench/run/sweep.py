@@ -43,6 +43,7 @@ def job_list(config: Any) -> list[dict[str, Any]] | None:
     """The jobs Hydra's basic sweeper will run for `config` (params, then command-line overrides),
     each {num, job (its folder), overrides}; None for another sweeper or a custom job folder."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
@@ -53,7 +54,9 @@ def job_list(config: Any) -> list[dict[str, Any]] | None:
     if subdir != "${bnnbench_job:${hydra.overrides.task},${hydra.job.num}}":
         return None
     params = [f"{k}={v}" for k, v in (hydra_cfg.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task])
+    # the config loader expands `glob(*)` over a group's options (a paper table's rows folder)
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides([*params, *hydra_cfg.overrides.task])
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
     return [{"num": i, "job": naming.job_name(o, str(i)), "overrides": list(o)} for i, o in enumerate(jobs)]
 

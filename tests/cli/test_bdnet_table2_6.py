@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(experiment: str, row: str):
-    cfg = make_cfg(f"experiment={experiment}", f"+experiment/{experiment}_rows={row}", tiny=False)
+    cfg = make_cfg(f"experiment={experiment}", f"+experiment/{experiment}={row}", tiny=False)
     job.check(cfg)
     return cfg, job.build_model(cfg, job.describe_data(cfg))
 

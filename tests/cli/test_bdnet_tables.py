@@ -19,7 +19,7 @@ MODEL = {"bdnet_table4": "shufflenet_v1", "bdnet_table5": "mobilenet_v3"}
 
 
 def _row(experiment: str, row: str, *extra: str):
-    return make_cfg(f"experiment={experiment}", f"+experiment/{experiment}_rows={row}", *extra, tiny=False)
+    return make_cfg(f"experiment={experiment}", f"+experiment/{experiment}={row}", *extra, tiny=False)
 
 
 @pytest.mark.parametrize("experiment", sorted(MODEL))

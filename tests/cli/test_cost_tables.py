@@ -42,8 +42,8 @@ def test_cost_classes_must_be_a_positive_integer():
         validate(make_cfg("task=cls", "mode=cost", "cost_classes=0", tiny=False))
 
 
-def test_es_table6_rows_use_table8s_tau_and_g():
-    es = yaml.safe_load((EXPERIMENTS / "es_table6_rows" / "es.yaml").read_text())
+def test_es_table6_use_table8s_tau_and_g():
+    es = yaml.safe_load((EXPERIMENTS / "es_table6" / "es.yaml").read_text())
     table8 = yaml.safe_load((EXPERIMENTS / "es_table8.yaml").read_text())["block"]
     assert es["block"] == table8 and es["model"] == {"readout": "full"}
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bnnbench.run import job
 from bnnbench.run.settings import CONFIG_PATH, validate
 
-from .conftest import make_cfg
+from .conftest import make_cfg, sweep_rows
 
 EXPERIMENTS = Path(CONFIG_PATH) / "experiment"
 # each experiment's paper setting, as its header comment gives it (mode=cost: no data folder needed)
@@ -26,7 +25,7 @@ PAPER = {
     "bdnet_table4": ["data=cifar10", "model.width_mult=1.0"],
     "bdnet_table5": ["data=cifar10", "model.width_mult=1.0"],
     "bdnet_table6": ["data=cifar100", "model.width_mult=1.0"],
-    "bidiffsr_table4": ["+experiment/recipes=bidiffsr_table4"],
+    "es_table4": ["+experiment/recipes=es_table4"],
     "es_table1": ["data=cifar10"],
     "es_table3": ["data=voc_det", "model=bidet_r18"],
     "es_table5": ["data=cifar10"],
@@ -45,11 +44,7 @@ def _experiments() -> list[str]:
 
 def _rows(experiment: str) -> list[str]:
     """The sweep's row overrides (`+experiment/<group>=<row>`), or [""] for a single run."""
-    raw = yaml.safe_load((EXPERIMENTS / f"{experiment}.yaml").read_text()) or {}
-    params = ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    rows = [f"{key}={row}" for key, value in params.items() if key.startswith("+experiment/")
-            for row in str(value).split(",")]
-    return rows or [""]
+    return sweep_rows(experiment) or [""]
 
 
 def _paper_cfg(experiment: str, row: str):
@@ -120,10 +115,10 @@ def _write_nyu(root: Path) -> None:
 
 
 @pytest.mark.parametrize("experiment, row, data", [
-    ("bidense_table1", "+experiment/bidense_rows=bidense", "ade20k"),
-    ("bidense_table2", "+experiment/bidense_rows=bisrnet", "voc"),
-    ("bidense_table3", "+experiment/bidense_rows=reactnet", "nyu"),
-    ("bidense_table4", "+experiment/table4=no_cfb", "ade20k"),
+    ("bidense_table1", "+experiment/bidense=bidense", "ade20k"),
+    ("bidense_table2", "+experiment/bidense=bisrnet", "voc"),
+    ("bidense_table3", "+experiment/bidense=reactnet", "nyu"),
+    ("bidense_table4", "+experiment/bidense_table4=no_cfb", "ade20k"),
 ])
 def test_bidense_recipes_run_one_step_on_their_real_data_layouts(experiment, row, data, tmp_path):
     from bnnbench.run.execute import run
@@ -151,7 +146,7 @@ def test_bidense_table4_counts_elementwise_work_so_its_ablation_rows_differ_in_o
 
     ops = {}
     for row in ("full", "no_threshold"):
-        cfg = _paper_cfg("bidense_table4", f"+experiment/table4={row}")
+        cfg = _paper_cfg("bidense_table4", f"+experiment/bidense_table4={row}")
         assert cfg.cost_elementwise is True
         validate(cfg)
         ops[row] = count_only(cfg)["cost/ops"]

@@ -78,3 +78,18 @@ def test_wandb_logger_is_offline_grouped_and_tagged(tmp_path, monkeypatch):
 def test_tensorboard_logger_writes_events(tmp_path):
     run(make_cfg("logger=tensorboard", "trainer.max_epochs=1"), output_dir=tmp_path)
     assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_the_job_list_of_a_paper_table_expands_its_rows_folder():
+    # a table's sweep runs `+experiment/<table>: glob(*)`; the job list written before the first
+    # job expands it as Hydra's sweeper does (one job per row file, named by it)
+    from hydra import compose, initialize_config_dir
+
+    from bnnbench.run.settings import CONFIG_PATH
+    from bnnbench.run.sweep import job_list
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=es_table6"], return_hydra_config=True)
+        jobs = job_list(cfg)
+    assert [j["job"] for j in jobs] == ["es_table6-baseline", "es_table6-es"]
+    assert "+experiment/es_table6=es" in jobs[1]["overrides"]

@@ -29,11 +29,11 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_job_names_leave_out_paths_and_paste_back_unquoted(tmp_path):
-    name = naming.job_name(["binarizer=dab", "data.root=/data/ADE", "model.dims=[8,16]", "+experiment/table4=fp",
+    name = naming.job_name(["binarizer=dab", "data.root=/data/ADE", "model.dims=[8,16]", "+experiment/bidense_table4=fp",
                             "init_from=outputs/a/b.ckpt", "seed=1"])
-    assert name == "binarizer-dab+model.dims-8_16+seed-1+table4-fp"
+    assert name == "bidense_table4-fp+binarizer-dab+model.dims-8_16+seed-1"
     # the same overrides in another order name the same folder (resume=true finds it)
-    assert naming.job_name(["seed=1", "+experiment/table4=fp", "model.dims=[8,16]", "binarizer=dab"]) == name
+    assert naming.job_name(["seed=1", "+experiment/bidense_table4=fp", "model.dims=[8,16]", "binarizer=dab"]) == name
     # a checkpoint path under such a folder is a valid unquoted override value
     path = f"outputs/default/{name}/checkpoints/best.ckpt"
     parsed = OverridesParser.create().parse_overrides([f"init_from={path}"])[0]

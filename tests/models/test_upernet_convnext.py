@@ -20,7 +20,7 @@ def _model(*overrides: str) -> nn.Module:
 
 
 def test_the_32_bit_row_is_a_standard_convnext_upernet_at_the_proxy_widths():
-    model = _model("+experiment/bidense_rows=fp")
+    model = _model("+experiment/bidense=fp")
     kinds = {type(m).__name__ for m in model.modules()}
     assert not any(isinstance(m, BinaryConv2d) for m in model.modules())
     assert {"LayerNorm2d", "GELU", "ConvNeXtBlock", "PSPModule", "FPNLateralBlock", "Conv2dReLU"} <= kinds  # timm, smp
@@ -30,7 +30,7 @@ def test_the_32_bit_row_is_a_standard_convnext_upernet_at_the_proxy_widths():
 
 
 def test_the_binary_network_with_fp_binarizers_is_its_own_ablation_row():
-    model = _model("+experiment/bidense_rows=fp_binary")
+    model = _model("+experiment/bidense=fp_binary")
     assert any(isinstance(m, BinaryConv2d) for m in model.modules())
 
 

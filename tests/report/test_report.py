@@ -15,7 +15,10 @@ import yaml
 
 from bnnbench.report import build_rows, load_table, table_names
 from bnnbench.report.command import main
+from bnnbench.report.paper_tables import table_for_experiment
 from bnnbench.report.render import render
+
+from ..cli.conftest import sweep_rows
 
 
 def _job(sweep: Path, name: str, overrides: list[str], summary: dict | None, experiment: str, data: str = "gen_seg",
@@ -42,10 +45,10 @@ def _summary(miou: float, acc: float, seed: int, ops: float = 1.7e6) -> dict:
 def table4_sweep(tmp_path: Path) -> Path:
     sweep = tmp_path / "multirun" / "bidense_table4" / "2026-11-29_12-00-00"
     for i, (miou, seed) in enumerate([(0.30, 0), (0.34, 1)]):
-        _job(sweep, f"full{seed}", ["+experiment/table4=full", f"seed={seed}"], _summary(miou, 0.70 + 0.01 * i, seed),
+        _job(sweep, f"full{seed}", ["+experiment/bidense_table4=full", f"seed={seed}"], _summary(miou, 0.70 + 0.01 * i, seed),
              "bidense_table4")
-    _job(sweep, "fp0", ["+experiment/table4=fp", "seed=0"], _summary(0.50, 0.80, 0, ops=9e7), "bidense_table4")
-    _job(sweep, "nocfb0", ["+experiment/table4=no_cfb", "seed=0"], None, "bidense_table4")
+    _job(sweep, "fp0", ["+experiment/bidense_table4=fp", "seed=0"], _summary(0.50, 0.80, 0, ops=9e7), "bidense_table4")
+    _job(sweep, "nocfb0", ["+experiment/bidense_table4=no_cfb", "seed=0"], None, "bidense_table4")
     _job(sweep, "other", ["binarizer=bnn"], _summary(0.1, 0.5, 0), "bidense_table4")
     return sweep
 
@@ -70,15 +73,37 @@ def test_paper_columns_are_the_numbers_printed_in_the_papers():
             assert row.paper[data][column] == value, (name, label, column)
 
 
+CONF_EXPERIMENT = Path(__file__).parents[2] / "bnnbench" / "conf" / "experiment"
+
+
 @pytest.mark.parametrize("name", table_names())
-def test_every_table_names_an_experiment_and_its_rows_select_jobs(name):
+def test_a_table_is_one_name_its_sweep_runs_its_row_files_and_each_row_file_is_a_paper_row(name):
+    # tables/<name>.yaml, conf/experiment/<name>.yaml and the rows conf/experiment/<row group>/
     table = load_table(name)
-    conf = Path(__file__).parents[2] / "bnnbench" / "conf" / "experiment"
-    assert (conf / f"{table.experiment}.yaml").is_file()
-    for row in table.rows:
-        for key, value in row.match.items():
-            if key.endswith("_rows") or key.startswith("table"):  # a row file of conf/experiment/<key>/
-                assert (conf / key / f"{value}.yaml").is_file(), (name, row.label)
+    assert table.experiment == name and (CONF_EXPERIMENT / f"{name}.yaml").is_file()
+    folder = CONF_EXPERIMENT / table.row_group
+    files = {p.stem for p in folder.glob("*.yaml")}
+    rows = {r.row for r in table.rows if r.row is not None}
+    assert rows <= files, (name, sorted(rows - files))  # every built paper row has its row file
+    sweep = yaml.safe_load((CONF_EXPERIMENT / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    assert str(sweep[f"+experiment/{table.row_group}"]).startswith("glob(*")  # row names are not typed a third time
+    runs = {r.partition("=")[2] for r in sweep_rows(name)}
+    assert runs == rows, (name, sorted(runs ^ rows))  # and no row file runs unreported
+
+
+def test_a_sweep_recorded_under_the_former_row_group_names_reports_the_same_rows(tmp_path):
+    # before the rows moved into conf/experiment/<table>/, their groups were <table>_rows, table3,
+    # table4, bidense_rows and the experiment bidiffsr_table4: such sweeps still report (aliases)
+    old, new = tmp_path / "old", tmp_path / "new"
+    for sweep, group in ((old, "table4"), (new, "bidense_table4")):
+        for row, miou in (("full", 0.3), ("fp", 0.5)):
+            _job(sweep, row, [f"+experiment/{group}={row}", "seed=0"], _summary(miou, 0.7, 0), "bidense_table4")
+    table = load_table("bidense_table4")
+    assert [(r.label, r.status, r.ours) for r in build_rows(old, table)[0]] == \
+        [(r.label, r.status, r.ours) for r in build_rows(new, table)[0]]
+    full = next(r for r in build_rows(old, table)[0] if r.label == "BiDense (Full)")
+    assert full.status == "ok" and full.ours["mIoU"][0] == pytest.approx(30.0)
+    assert table_for_experiment("bidiffsr_table4") == "es_table4" == table_for_experiment("es_table4")
 
 
 def test_rows_in_the_papers_order_with_mean_std_over_seeds_and_the_difference(table4_sweep):
@@ -118,7 +143,7 @@ def test_formats_and_figures_and_cli(table4_sweep, capsys):
 
 def test_multi_dataset_table_puts_the_requested_data_set_beside(tmp_path):
     sweep = tmp_path / "s"
-    _job(sweep, "a", ["+experiment/bidense_rows=bidense"], {**_summary(0, 0, 0), "test/d1": 0.5, "test/rmse": 1.0},
+    _job(sweep, "a", ["+experiment/bidense=bidense"], {**_summary(0, 0, 0), "test/d1": 0.5, "test/rmse": 1.0},
          "bidense_table3", data="kitti")
     table = load_table("bidense_table3")
     rows, dataset = build_rows(sweep, table)
@@ -221,7 +246,7 @@ def test_bdnet_and_es_cost_tables_paper_columns_are_the_printed_numbers():
 
 def test_a_paper_row_we_do_not_build_shows_as_not_built(tmp_path):
     sweep = tmp_path / "s"
-    _job(sweep, "bnn", ["+experiment/bdnet_table3_rows=bnn"], {**_summary(0, 0, 0), "cost/bops": 1.676e9},
+    _job(sweep, "bnn", ["+experiment/bdnet_table3=bnn"], {**_summary(0, 0, 0), "cost/bops": 1.676e9},
          "bdnet_table3", data="imagenet")
     rows, dataset = build_rows(sweep, load_table("bdnet_table3"))
     status = {r.label: r.status for r in rows}
@@ -244,10 +269,10 @@ def test_a_sweep_tested_under_corruptions_has_the_robustness_column_mce_and_the_
     sweep = tmp_path / "multirun" / "robustness_cls" / "d"
     for seed, shift in ((0, 0.05), (1, -0.05)):
         fp = {"fog/1": 0.8 + shift, "fog/3": 0.6 + shift, "snow/1": 0.9 + shift, "snow/3": 0.7 + shift}
-        _job(sweep, f"fp{seed}", ["+experiment/robustness_cls_rows=fp", f"seed={seed}"],
+        _job(sweep, f"fp{seed}", ["+experiment/robustness_cls=fp", f"seed={seed}"],
              _robust_summary(0.99, fp, seed), "robustness_cls", data="digits")
     bnn = {"fog/1": 0.5, "fog/3": 0.3, "snow/1": 0.7, "snow/3": 0.5}
-    _job(sweep, "bnn0", ["+experiment/robustness_cls_rows=bnn", "seed=0"], _robust_summary(0.9, bnn, 0),
+    _job(sweep, "bnn0", ["+experiment/robustness_cls=bnn", "seed=0"], _robust_summary(0.9, bnn, 0),
          "robustness_cls", data="digits")
     table = load_table("robustness_cls")
     rows, dataset = build_rows(sweep, table)
