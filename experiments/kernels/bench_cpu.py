@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-models", action="store_true", help="skip the whole-model comparison")
     p.add_argument("--quick", action="store_true", help="batch 1, one thread, 5 repeats")
     p.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
+    p.add_argument("--layers", default="", help="only the layers whose name contains this (e.g. 'dw')")
     return p.parse_args(argv)
 
 
@@ -141,6 +142,8 @@ def bench_layers(args: argparse.Namespace, rate: float) -> list[dict]:
             print("| layer | fp32 conv ms | float layer ms | int8 conv ms | packed layer ms | packed / fp32 | word ops/ns | % probe |")
             print("|---|---|---|---|---|---|---|---|")
             for name, cin, hw, cout, k, stride, pad, groups in SHAPES:
+                if args.layers not in name:
+                    continue
                 x = torch.randn(batch, cin, hw, hw, generator=g)
                 w = torch.randn(cout, cin // groups, k, k, generator=g)
                 xs, ws = sign(x), sign(w)
@@ -171,6 +174,8 @@ def bench_layers(args: argparse.Namespace, rate: float) -> list[dict]:
                 print(f"| {name} | {row['fp32_ms']:.3f} | {row['float_ms']:.3f} | {int8} | {row['packed_ms']:.3f} | "
                       f"{row['speedup']:.2f}x{flag} | {ops_ns:.2f} | {100 * row['probe_fraction']:.0f} |")
             stage = [r["speedup"] for r in rows if r["batch"] == batch and r["threads"] == threads and r["layer"] in STAGES]
+            if not stage:
+                continue
             print(f"\nResNet-18 stage convs: geometric mean {math.exp(sum(map(math.log, stage)) / len(stage)):.2f}x, "
                   f"lowest {min(stage):.2f}x faster than fp32")
     return rows

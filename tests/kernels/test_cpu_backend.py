@@ -92,6 +92,26 @@ def test_epilogue_is_bit_identical_to_the_reference(simd: str) -> None:
     assert torch.equal(half, binary_conv2d(x, w, 2, 1, scale=scale, out_dtype=torch.float16, backend="reference"))
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_epilogue_is_bit_identical_to_the_reference(stride: int) -> None:
+    # depth-wise convs threshold rows 16 (stride 1) or 32 (stride 2, split into phases) floats at
+    # a time and write the epilogue straight into the output rows, masked at a row's end: widths
+    # 37 and 40 cover whole steps, a second step and odd tails; same formula as above
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(2, 24, 11, 37 + 3 * (stride == 1), generator=g), torch.randn(24, 1, 3, 3, generator=g)
+    scale, bias = torch.rand(24, generator=g) + 0.1, torch.randn(24, generator=g)
+    threshold = torch.randn(24, generator=g) * 0.1
+    weights = cpu.prepack_weights(pack_weights(w), 1)
+    ref_shape = binary_conv2d(x, w, stride, 1, groups=24, backend="reference").shape
+    residual = torch.randn(ref_shape, generator=g)
+    for sample_scale in (torch.rand(2, 24, generator=g), None):
+        kw = dict(scale=scale, bias=bias, sample_scale=sample_scale, residual=residual)
+        # x >= t exactly when x - t >= 0 (an IEEE difference has the right sign)
+        ref = binary_conv2d(x - threshold[None, :, None, None], w, stride, 1, groups=24, **kw, backend="reference")
+        got = cpu.conv2d_float(x, weights, (stride, stride), (1, 1), 24, threshold=threshold, **kw)
+        assert torch.equal(got, ref)
+
+
 @pytest.mark.parametrize("simd", VARIANTS)
 def test_thresholds_per_channel_and_per_sample(simd: str) -> None:
     g = torch.Generator().manual_seed(2)

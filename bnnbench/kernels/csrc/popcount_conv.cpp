@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -48,7 +49,8 @@ using i64 = int64_t;
 
 constexpr int kMaxLanes = 8;
 constexpr int kMaxPV = 4;     // pixel vectors per tile
-constexpr i64 kSlack = 8;     // spare words after the planes
+constexpr i64 kSlack = 72;    // spare words after the planes (bytes for byte planes: a depth-wise
+                              // conv reads whole 64-byte blocks, up to 63 bytes past its last output)
 
 enum Simd : int { SCALAR = 0, AVX2 = 1, AVX512 = 2, NEON = 3 };
 
@@ -515,6 +517,55 @@ void dispatch(int simd, const Geo& g, const u64* planes, const u64* wts, const i
 
 bool bytewise(const Geo& g) { return byte_planes(g.cin_g, g.KH * g.KW); }
 
+// 64 int8 lanes as one value (GCC / Clang vector extension: one AVX-512 register, two AVX2 or
+// four NEON ones); + and - wrap like int8, exact here since |count| <= 127 taps.
+typedef int8_t Bytes64 __attribute__((vector_size(64)));
+constexpr i64 kByteBlock = 64;
+
+inline i64 round_up(i64 n, i64 m) { return (n + m - 1) / m * m; }
+
+inline Bytes64 load_bytes(const int8_t* p) {
+  Bytes64 v;
+  std::memcpy(&v, p, kByteBlock);  // unaligned
+  return v;
+}
+
+#if defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__BMI2__)
+#define BNN_BYTE_ROWS_AVX512 1
+// Thresholding a row into +1 / -1 bytes, 16 floats per compare into a mask: a plain loop over
+// bytes keeps a compare, a convert and a byte store per pixel, and stride 2 (every strided
+// depth-wise conv here) splits the mask bits into the even and odd phase with pext instead of
+// reading floats at a stride.
+inline __m128i sign_bytes(uint32_t mask) {
+  return _mm_mask_blend_epi8(static_cast<__mmask16>(mask), _mm_set1_epi8(-1), _mm_set1_epi8(1));
+}
+
+inline uint32_t lanes(i64 n) { return n >= 16 ? 0xFFFFu : (1u << n) - 1; }  // the first n of 16
+
+// Bits x >= th of in[0 .. n), n <= 16 (masked lanes are never read).
+inline uint32_t ge_mask(const float* in, i64 n, __m512 th) {
+  const __mmask16 live = static_cast<__mmask16>(lanes(n));
+  return _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, in), th, _CMP_GE_OQ);
+}
+
+void threshold_row(const float* in, i64 w, float th, uint8_t* dst) {
+  const __m512 t = _mm512_set1_ps(th);
+  for (i64 q = 0; q < w; q += 16)
+    _mm_mask_storeu_epi8(dst + q, static_cast<__mmask16>(lanes(w - q)), sign_bytes(ge_mask(in + q, w - q, t)));
+}
+
+void threshold_row_s2(const float* in, i64 w, float th, uint8_t* even, uint8_t* odd) {
+  const __m512 t = _mm512_set1_ps(th);
+  for (i64 q = 0; q < w; q += 32) {
+    const i64 n = std::min<i64>(32, w - q);
+    const uint32_t m = ge_mask(in + q, n, t) | (n > 16 ? ge_mask(in + q + 16, n - 16, t) << 16 : 0u);
+    _mm_mask_storeu_epi8(even + q / 2, static_cast<__mmask16>(lanes((n + 1) / 2)), sign_bytes(_pext_u32(m, 0x55555555u)));
+    if (n > 1)
+      _mm_mask_storeu_epi8(odd + q / 2, static_cast<__mmask16>(lanes(n / 2)), sign_bytes(_pext_u32(m, 0xAAAAAAAAu)));
+  }
+}
+#endif
+
 // One channel's input plane(s) (all stride phases) of +1 / -1 bytes; `out` points at the
 // channel's first plane, pre-zeroed (the padding).
 void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::vector<i64>& cols,
@@ -523,6 +574,16 @@ void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::v
   for (i64 y = 0; y < g.H; ++y) {
     uint8_t* __restrict row = out + rows[y];
     const float* __restrict in = src + y * w;
+#ifdef BNN_BYTE_ROWS_AVX512
+    if (g.SW == 1) {
+      threshold_row(in, w, th, row + cols[0]);
+      continue;
+    }
+    if (g.SW == 2) {
+      threshold_row_s2(in, w, th, row + cols[0], w > 1 ? row + cols[1] : nullptr);
+      continue;
+    }
+#endif
     if (g.SW == 1) {
       uint8_t* __restrict dst = row + cols[0];
       // branch-free, in blocks of 16: a plain loop over bytes is vectorised 64 wide, which rows
@@ -544,7 +605,7 @@ void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::v
 }
 
 // Output channel c of sample n from its group's planes at `base`: the signed sum of the shifted
-// planes over the taps, then the epilogue. acc: HO * WQ bytes, wide: HO * WQ 32-bit words.
+// planes over the taps, then the epilogue. acc: HO * WQ bytes rounded up to 64, plus 64, wide: HO * WQ 32-bit words.
 void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int8_t* base,
                         const u64* wts, const Epilogue& e, i64 n, i64 c, int8_t* acc, int32_t* wide) {
   const i64 taps = g.KH * g.KW;
@@ -552,16 +613,22 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
   // columns >= WO read past the row and are dropped.
   const i64 len = g.HO * g.WQ;
   int8_t* __restrict ac = acc;
-  std::fill(ac, ac + len, int8_t(0));
+  // The taps whose weight is +1 add their shifted plane, the others subtract it: one pass over
+  // the output in blocks of 64 bytes held in a register across all taps (one load and one add
+  // per tap and block; a pass per tap would load and store the accumulator every time).
+  const int8_t* plus[127];
+  const int8_t* minus[127];
+  int np = 0, nm = 0;
   for (i64 k = 0; k < taps; ++k) {
-    const int8_t* __restrict a = base + tap_off[k];
-    if (wts[c * taps + k] & 1) {
-#pragma GCC ivdep
-      for (i64 i = 0; i < len; ++i) ac[i] = static_cast<int8_t>(ac[i] + a[i]);
-    } else {
-#pragma GCC ivdep
-      for (i64 i = 0; i < len; ++i) ac[i] = static_cast<int8_t>(ac[i] - a[i]);
-    }
+    if (wts[c * taps + k] & 1) plus[np++] = base + tap_off[k];
+    else minus[nm++] = base + tap_off[k];
+  }
+  // the last block runs whole: it reads into the planes' slack and writes into acc's rounding
+  for (i64 i = 0; i < len; i += kByteBlock) {
+    Bytes64 s = {};
+    for (int k = 0; k < np; ++k) s += load_bytes(plus[k] + i);
+    for (int k = 0; k < nm; ++k) s -= load_bytes(minus[k] + i);
+    std::memcpy(ac + i, &s, kByteBlock);
   }
   // The epilogue over the flat accumulator in one loop, then one copy per output row.
   const i64 wq = g.WQ, wo = g.WO;
@@ -579,6 +646,27 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
   const float sc = e.scale ? e.scale[c] : 1.0f;
   const float ss = e.sample_scale ? e.sample_scale[e.sample_scale_per_channel ? n * g.cout + c : n] : 1.0f;
   const float bi = e.bias ? e.bias[c] : 0.0f;
+#ifdef BNN_BYTE_ROWS_AVX512
+  // Straight from the byte counts into the output rows, 16 pixels per step (masked at a row's
+  // end; the count reads stay inside acc's rounding): mul, mul, add in the reference's order.
+  {
+    const __m512 vsc = _mm512_set1_ps(sc), vss = _mm512_set1_ps(ss), vbi = _mm512_set1_ps(bi);
+    for (i64 oy = 0; oy < g.HO; ++oy) {
+      const int8_t* a = ac + oy * wq;
+      float* out = e.out + o + oy * wo;
+      const float* res = e.residual ? e.residual + o + oy * wo : nullptr;
+      for (i64 x = 0; x < wo; x += 16) {
+        const __mmask16 live = static_cast<__mmask16>(lanes(wo - x));
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + x));
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
+        v = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(v, vsc), vss), vbi);
+        if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, res + x));
+        _mm512_mask_storeu_ps(out + x, live, v);
+      }
+    }
+    return;
+  }
+#endif
   float* __restrict y = reinterpret_cast<float*>(wide);
   for (i64 i = 0; i < len; ++i) y[i] = epilogue(static_cast<int32_t>(ac[i]), sc, ss, bi);
   for (i64 oy = 0; oy < g.HO; ++oy) {
@@ -602,11 +690,12 @@ void conv_bytes_float(const Geo& g, const float* x, const float* thr, bool per_s
   const i64 planes = g.SH * g.SW * g.plane_size() + (g.KH + 1) * g.WQ + kSlack;  // + reads past the end
   at::parallel_for(0, g.N * g.G, 1, [&](i64 begin, i64 end) {
     std::vector<uint8_t> buf(planes);
-    std::vector<int8_t> acc(g.HO * g.WQ);
+    std::vector<int8_t> acc(round_up(g.HO * g.WQ, kByteBlock) + kByteBlock);
     std::vector<int32_t> wide(g.HO * g.WQ);
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / g.G, grp = t % g.G;
-      std::fill(buf.begin(), buf.end(), uint8_t(0));
+      // zeroed once (by the vector): each group rewrites every pixel of its planes, the padding
+      // and the slack are never written, so they stay 0
       const float th = thr == nullptr ? 0.0f : thr[per_sample ? t : grp];
       pack_channel_bytes(g, rows, cols, x + t * g.H * g.W, th, buf.data());
       for (i64 c = grp * g.cout_g; c < (grp + 1) * g.cout_g; ++c)
@@ -633,7 +722,7 @@ void pack_bytes_nhwc(const int32_t* xp, const Geo& g, uint8_t* out) {
 void conv_bytes(const Geo& g, const int8_t* planes, const u64* wts, const Epilogue& e) {
   const std::vector<i64> tap_off = tap_offsets(g);
   at::parallel_for(0, g.N * g.cout, 1, [&](i64 begin, i64 end) {
-    std::vector<int8_t> acc(g.HO * g.WQ);
+    std::vector<int8_t> acc(round_up(g.HO * g.WQ, kByteBlock) + kByteBlock);
     std::vector<int32_t> wide(g.HO * g.WQ);
     for (i64 t = begin; t < end; ++t) {
       const i64 n = t / g.cout, c = t % g.cout;
