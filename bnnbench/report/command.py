@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {table.note}")
     print("ours: mean ± std over seeds of this sweep (proxy data and length unless the sweep ran the paper's recipe); "
           f"paper: {table.paper}, {table.source}, {dataset}; diff: ours - paper")
+    if table.recipe_line():
+        print(f"recipe (each row, on the proxy): {table.recipe_line()}")
     for column in table.columns:
         print(calibrate(table, rows, column.name).summary())
         orderings = compare(table, rows, column.name)

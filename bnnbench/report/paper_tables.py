@@ -7,8 +7,11 @@ columns (the paper's name, our summary key, the factor from ours to the paper's 
 higher is better), the data sets its numbers are on, and one entry per row: the row's label,
 its row file (`row`; null for a method this framework does not build), any further settings
 that select its jobs (`match`, e.g. the binarizer of a table that sweeps binarizers over each
-row), and the paper's numbers. `row_group` names another table's rows folder when tables share
-one (BiDense's Tables 1-3 are one row set on three tasks: `conf/experiment/bidense/`).
+row), and the paper's numbers. `recipe` says how the rows train on the proxy (model, optimizer,
+lr, scheduler, epochs, teacher: the keys its rows share, and a row's own `recipe` for what
+differs), checked against every row's composed config by the tests. `row_group` names another
+table's rows folder when tables share one (BiDense's Tables 1-3 are one row set on three tasks:
+`conf/experiment/bidense/`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ FORMER_ROW_GROUPS = {
     "bidiffsr_table4_rows": "es_table4", "table3": "es_table3", "table4": "bidense_table4", "bidense_rows": "bidense",
 }
 FORMER_EXPERIMENTS = {"bidiffsr_table4": "es_table4"}  # the experiment named after its table
+RECIPE_KEYS = ("model", "optimizer", "lr", "scheduler", "epochs", "teacher")  # what a row trains by
 COST_COLUMNS = ("Params", "OPs")  # our cost/params and cost/ops; a table's paper cost is in its own unit
 
 
@@ -49,6 +53,7 @@ class Row:
     match: dict[str, str]  # {row group: row file, further settings}; empty: not built here
     paper: dict[str, dict[str, float | None]]  # data set -> column (or Params / OPs) -> number
     row: str | None = None  # its row file of conf/experiment/<row group>/
+    recipe: dict[str, Any] = field(default_factory=dict)  # how it trains on the proxy (RECIPE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,16 @@ class PaperTable:
     chance: dict[str, float] = field(default_factory=dict)  # column -> chance level on the proxy's data
     best: dict[str, float] = field(default_factory=dict)  # column -> the best possible value (default 100)
 
+    def recipe_line(self) -> str:
+        """How the built rows train on the proxy, as one line: the keys they share, then which differ."""
+        recipes = [r.recipe for r in self.rows if r.recipe]
+        if not recipes:
+            return ""
+        shared = [k for k in RECIPE_KEYS if all(r.get(k) == recipes[0].get(k) for r in recipes)]
+        text = ", ".join(f"{k} {recipes[0][k] if recipes[0][k] is not None else 'none'}" for k in shared)
+        differ = [k for k in RECIPE_KEYS if k not in shared]
+        return text + (f"; per row: {', '.join(differ)}" if differ else "")
+
     def column(self, name: str) -> Column:
         """The column called `name`."""
         for c in self.columns:
@@ -84,7 +99,16 @@ def table_names() -> list[str]:
     return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
 
 
-def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str, group: str) -> tuple[Row, ...]:
+def _recipe(raw: Any, where: str) -> dict[str, Any]:
+    recipe = dict(raw or {})
+    unknown = set(recipe) - set(RECIPE_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: recipe keys {sorted(unknown)} are not recipe keys: valid choices are {', '.join(RECIPE_KEYS)}")
+    return recipe
+
+
+def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str, group: str,
+          recipe: dict[str, Any]) -> tuple[Row, ...]:
     rows = []
     for r in raw:
         paper = r.get("paper") or {}
@@ -99,8 +123,9 @@ def _rows(raw: list[dict[str, Any]], datasets: tuple[str, ...], name: str, group
             match[group] = str(row)
         elif match:
             raise ValueError(f"table {name}: row {r['label']!r} has settings to match but no row file (`row`)")
+        own = _recipe(r.get("recipe"), f"table {name}: row {r['label']!r}")
         rows.append(Row(label=str(r["label"]), match=match, paper={d: dict(v) for d, v in paper.items()},
-                        row=None if row is None else str(row)))
+                        row=None if row is None else str(row), recipe={**recipe, **own} if row is not None else {}))
     return tuple(rows)
 
 
@@ -117,7 +142,7 @@ def load_table(name: str) -> PaperTable:
     table = PaperTable(
         name=name, paper=raw["paper"], source=raw["source"], caption=raw["caption"].strip(),
         experiment=name, row_group=group, datasets=datasets, columns=columns,
-        rows=_rows(raw["rows"], datasets, name, group), cost_units=dict(raw.get("cost_units") or {}),
+        rows=_rows(raw["rows"], datasets, name, group, _recipe(raw.get("recipe"), f"table {name}")), cost_units=dict(raw.get("cost_units") or {}),
         note=str(raw.get("note", "")).strip(),
         robustness_reference=raw.get("robustness_reference"), fp_row=raw.get("fp_row"),
         chance={str(k): float(v) for k, v in (raw.get("chance") or {}).items()},
