@@ -131,8 +131,12 @@ def _build(name: str, block: str | None, binarizer: str, seed: int = 0) -> torch
     model = randomize(model, seed=seed)
     with torch.no_grad():
         for path, p in model.named_parameters():
-            if path.endswith("binarizer.a"):  # DAB's exp(a (MAD - 1)) overflows in blocks without BN
-                p.mul_(0.1)
+            if path.endswith("binarizer.a"):
+                # DAB's scale exp(a (MAD - 1)) feeds back through a deep random net without BN in
+                # its residual stream (BD-Net's pre-BN residual adds x after every BN): with a > 0
+                # a large MAD makes a larger output and then a larger MAD (1.2e7 by layer 46 of
+                # MobileNet V1, then inf). a <= 0 keeps the scale at most 1 for MAD > 1.
+                p.copy_(-0.1 * p.abs())
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 # a channel a ReLU keeps at 0 calibrates to variance 0, and BN's gain 1/sqrt(eps)
