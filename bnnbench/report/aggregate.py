@@ -154,7 +154,7 @@ def check_threads(label: str, jobs: list[dict[str, Any]]) -> None:
     if len(counts) > 1:
         per = ", ".join(f"{j['job']}: {j['torch_threads']}" for j in jobs if "torch_threads" in j)
         raise ValueError(f"row {label!r} mixes torch thread counts {counts} ({per}): a seeded run reproduces only at "
-                         f"its own thread count; rerun the row with one threads, or pass --mixed-threads")
+                         f"its own thread count; rerun the row at one thread count (threads=N), or pass --mixed-threads")
 
 
 def build_rows(sweep_dir: Path, table: PaperTable, paper_data: str | None = None,

@@ -36,7 +36,6 @@ from bnnbench.models import compat
 from bnnbench.tasks.optim import check_optimizer, check_scheduler
 
 AUTO = "auto"  # block=auto: the model's own block
-# keys of a task config that are not constructor options (read by the trainer set-up)
 # data keys of the run, not of the data module: the test split's corruption grid (robustness)
 DATA_RUN_KEYS = ("corruption", "severity")
 

@@ -34,17 +34,22 @@ def config_options(group: str) -> list[str]:
         return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
+def sweep_params(experiment: str) -> dict:
+    """The `hydra.sweeper.params` of an experiment file ({} for a single run)."""
+    import yaml
+
+    raw = yaml.safe_load(config_file("experiment", experiment).read_text()) or {}
+    return ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+
+
 def sweep_rows(experiment: str) -> list[str]:
     """The row overrides (`+experiment/<group>=<row>`) that experiment's sweep runs, expanded as
     Hydra's sweeper does (`glob(*, exclude=...)` over the group's options, or a list)."""
-    import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import Glob
 
-    raw = yaml.safe_load(config_file("experiment", experiment).read_text()) or {}
-    params = ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
     rows = []
-    for key, value in params.items():
+    for key, value in sweep_params(experiment).items():
         if not key.startswith("+experiment/"):
             continue
         override = OverridesParser.create().parse_overrides([f"{key}={value}"])[0]

@@ -14,7 +14,7 @@ from bnnbench.run.execute import run
 from bnnbench.run.settings import CONFIG_PATH
 from bnnbench.tasks.optim import OPTIMIZER_DEFAULTS
 
-from .conftest import config_file, config_options, make_cfg
+from .conftest import config_file, config_options, make_cfg, sweep_params
 
 CONF = Path(CONFIG_PATH)
 # groups whose every option is composed on top of the default job (data sets that read a
@@ -124,12 +124,7 @@ def test_a_component_file_holds_the_code_defaults(group, option):
     assert not differ, f"conf/{group}/{option}.yaml differs from the code's defaults (file, code): {differ}"
 
 
-def _sweep_params(experiment: str) -> dict:
-    raw = yaml.safe_load(config_file("experiment", experiment).read_text()) or {}
-    return ((raw.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-
-
-SWEEPS = tuple(e for e in options("experiment") if _sweep_params(e))  # experiments that are sweeps: rows below
+SWEEPS = tuple(e for e in options("experiment") if sweep_params(e))  # experiments that are sweeps: rows below
 
 
 @pytest.mark.parametrize("experiment", [e for e in options("experiment") if e not in SWEEPS])
@@ -147,7 +142,7 @@ def test_every_row_of_every_sweep_builds_and_one_row_runs_a_fast_step(experiment
     # every row's binarizer x block is trained by the registry-wide tests; here each row must
     # compose, pass the checks and build its model (with a forward pass), and the sweep's last row
     # (the paper's method) trains one step
-    groups = [k.removeprefix("+") for k in _sweep_params(experiment) if k.startswith("+experiment/")]
+    groups = [k.removeprefix("+") for k in sweep_params(experiment) if k.startswith("+experiment/")]
     task = make_cfg(f"experiment={experiment}", tiny=False).task.name
     fast = _smoke(task)
     rows = [(g, row) for g in groups for row in options(g)] or [(None, None)]

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnnbench.report.paper_tables import RECIPE_KEYS, PaperTable, Row, load_table, table_names
+from bnnbench.report.paper_tables import (
+    RECIPE_KEYS,
+    TABLES_DIR,
+    PaperTable,
+    Row,
+    load_table,
+    table_names,
+)
 
 from ..cli.conftest import make_cfg
 
@@ -70,8 +77,7 @@ def test_a_row_that_trains_otherwise_is_named_and_an_unknown_recipe_key_refused(
     fp = next(r for r in table.rows if r.row == "fp")
     wrong = Row(fp.label, fp.match, fp.paper, fp.row, {**fp.recipe, "epochs": 6, "model": "reactnet_a"})
     assert sorted(m[1] for m in mismatches(table, [wrong])) == ["epochs", "model"]
-    raw = yaml.safe_load(Path(__import__("bnnbench.report.paper_tables", fromlist=["x"]).TABLES_DIR,
-                              "bdnet_table2.yaml").read_text())
+    raw = yaml.safe_load((TABLES_DIR / "bdnet_table2.yaml").read_text())
     raw["recipe"]["warmup"] = 3
     (tmp_path / "bdnet_table2.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setattr("bnnbench.report.paper_tables.TABLES_DIR", tmp_path)

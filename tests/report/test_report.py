@@ -18,7 +18,7 @@ from bnnbench.report.command import main
 from bnnbench.report.paper_tables import table_for_experiment
 from bnnbench.report.render import render
 
-from ..cli.conftest import sweep_rows
+from ..cli.conftest import sweep_params, sweep_rows
 
 
 def _job(sweep: Path, name: str, overrides: list[str], summary: dict | None, experiment: str, data: str = "gen_seg",
@@ -85,8 +85,7 @@ def test_a_table_is_one_name_its_sweep_runs_its_row_files_and_each_row_file_is_a
     files = {p.stem for p in folder.glob("*.yaml")}
     rows = {r.row for r in table.rows if r.row is not None}
     assert rows <= files, (name, sorted(rows - files))  # every built paper row has its row file
-    sweep = yaml.safe_load((CONF_EXPERIMENT / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
-    assert str(sweep[f"+experiment/{table.row_group}"]).startswith("glob(*")  # row names are not typed a third time
+    assert str(sweep_params(name)[f"+experiment/{table.row_group}"]).startswith("glob(*")  # row names are not typed a third time
     runs = {r.partition("=")[2] for r in sweep_rows(name)}
     assert runs == rows, (name, sorted(runs ^ rows))  # and no row file runs unreported
 

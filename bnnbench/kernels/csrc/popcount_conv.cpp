@@ -605,12 +605,13 @@ void pack_channel_bytes(const Geo& g, const std::vector<i64>& rows, const std::v
 }
 
 // Output channel c of sample n from its group's planes at `base`: the signed sum of the shifted
-// planes over the taps, then the epilogue. acc: HO * WQ bytes rounded up to 64, plus 64, wide: HO * WQ 32-bit words.
+// planes over the taps, then the epilogue. acc: HO * WQ bytes rounded up to 64, plus 64 (the
+// epilogue's 16-byte reads past a row); wide: HO * WQ 32-bit words.
 void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int8_t* base,
                         const u64* wts, const Epilogue& e, i64 n, i64 c, int8_t* acc, int32_t* wide) {
   const i64 taps = g.KH * g.KW;
-  // The output is accumulated on the planes' full width WQ, all rows as one flat loop per tap;
-  // columns >= WO read past the row and are dropped.
+  // The output is accumulated on the planes' full width WQ, all rows as one flat range; columns
+  // >= WO read past the row and are dropped.
   const i64 len = g.HO * g.WQ;
   int8_t* __restrict ac = acc;
   // The taps whose weight is +1 add their shifted plane, the others subtract it: one pass over
@@ -630,15 +631,12 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
     for (int k = 0; k < nm; ++k) s -= load_bytes(minus[k] + i);
     std::memcpy(ac + i, &s, kByteBlock);
   }
-  // The epilogue over the flat accumulator in one loop, then one copy per output row.
   const i64 wq = g.WQ, wo = g.WO;
   const i64 o = (n * g.cout + c) * g.HO * wo;
-  if (e.out_raw != nullptr) {
-    int32_t* __restrict wd = wide;
-    for (i64 i = 0; i < len; ++i) wd[i] = ac[i];
+  if (e.out_raw != nullptr) {  // the raw counts, row by row
     for (i64 oy = 0; oy < g.HO; ++oy) {
       int32_t* __restrict out = e.out_raw + o + oy * wo;
-      const int32_t* __restrict src = wd + oy * wq;
+      const int8_t* __restrict src = ac + oy * wq;
       for (i64 x = 0; x < wo; ++x) out[x] = src[x];
     }
     return;
@@ -667,6 +665,7 @@ void conv_channel_bytes(const Geo& g, const std::vector<i64>& tap_off, const int
     return;
   }
 #endif
+  // elsewhere: the epilogue over the flat accumulator in one loop, then one copy per output row
   float* __restrict y = reinterpret_cast<float*>(wide);
   for (i64 i = 0; i < len; ++i) y[i] = epilogue(static_cast<int32_t>(ac[i]), sc, ss, bi);
   for (i64 oy = 0; oy < g.HO; ++oy) {
