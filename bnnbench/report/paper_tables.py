@@ -31,7 +31,7 @@ FORMER_ROW_GROUPS = {
     "bidiffsr_table4_rows": "es_table4", "table3": "es_table3", "table4": "bidense_table4", "bidense_rows": "bidense",
 }
 FORMER_EXPERIMENTS = {"bidiffsr_table4": "es_table4"}  # the experiment named after its table
-RECIPE_KEYS = ("model", "optimizer", "lr", "scheduler", "epochs", "teacher")  # what a row trains by
+RECIPE_KEYS = ("model", "optimizer", "lr", "scheduler", "epochs", "steps", "teacher")  # what a row trains by
 COST_COLUMNS = ("Params", "OPs")  # our cost/params and cost/ops; a table's paper cost is in its own unit
 
 

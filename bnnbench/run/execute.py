@@ -35,7 +35,7 @@ from bnnbench.core.checkpoint import check_fits, load_checkpoint, load_weights, 
 from bnnbench.core.console import console
 from bnnbench.core.registry import TASKS
 from bnnbench.data.scan import scan
-from bnnbench.run import job
+from bnnbench.run import job, recipe
 from bnnbench.run.folder_lock import FolderLock
 from bnnbench.run.loggers import build_logger, finish_logger
 from bnnbench.run.outputs import EarlierRun, job_label, resolve_checkpoint
@@ -107,11 +107,20 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     mode = cfg.get("mode", "train")
     if mode == "cost":
         return count_only(cfg)
+    out = Path(output_dir or HydraConfig.get().runtime.output_dir)
+    if mode == "train" and recipe.Recipe.of(cfg).staged:  # a teacher to train first, or several steps
+        with FolderLock(out) if global_rank() == 0 else contextlib.nullcontext():
+            return recipe.run_staged(cfg, out, functools.partial(_one, callbacks=callbacks))
+    return _one(cfg, out, callbacks, start)
+
+
+def _one(cfg: DictConfig, out: Path, callbacks: list[Callback] | None = None, start: float | None = None) -> dict[str, Any]:
+    """One training or test run of the (checked) `cfg` in the folder `out`."""
+    start = time.perf_counter() if start is None else start
     trainer_cfg = job.plain(cfg.trainer)
     threads = set_threads(cfg.get("threads", "auto"), processes(trainer_cfg))
     check_sync_batchnorm(trainer_cfg)
     compile_mode = compile_option(cfg.get("compile", False))
-    out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     # one live process per job folder (DDP's other ranks run inside rank 0's hold)
     with FolderLock(out) if global_rank() == 0 else contextlib.nullcontext():
@@ -136,7 +145,9 @@ def _fit_or_test(cfg: DictConfig, out: Path, trainer_cfg: dict[str, Any], thread
     if cfg.get("scan_data", True):
         scan(dm, cfg.data.name)  # so does an unreadable image or a mismatched mask (once per data set)
     model = job.build_model(cfg, dm.info)
-    task = job.build_task(cfg, model, dm.info)
+    # the recipe's trained teacher (mode=test scores the student alone)
+    teacher = recipe.load_teacher(cfg, dm.info) if mode == "train" else None
+    task = job.build_task(cfg, model, dm.info, teacher=teacher)
     if ckpt is not None:  # a checkpoint of another model: named before Lightning reads it
         weights = ckpt_state.get("state_dict", {}) if isinstance(ckpt_state, dict) else {}
         check_fits(task.state_dict(), weights, what, ckpt, _label(cfg))

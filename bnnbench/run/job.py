@@ -119,7 +119,7 @@ def check(cfg: Mapping[str, Any]) -> None:
         BLOCKS.check(block["name"])
     check_options(DATASETS, data, data_opts)
     check_options(MODELS, model, model_opts, ("block", "binarizer"))
-    check_options(TASKS, task, task_opts, ("model",))
+    check_options(TASKS, task, task_opts, ("model", "teacher"))
 
     if cfg.get("optimizer") is not None:
         check_optimizer(plain(cfg["optimizer"]))
@@ -177,12 +177,15 @@ def build_model(cfg: Mapping[str, Any], info: Any) -> nn.Module:
     return MODELS.build(name, binarizer=BinarizerSpec.of(plain(cfg["binarizer"])), **kwargs, **options)
 
 
-def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any) -> Any:
-    """The task of `cfg.task` around `model`, told what it needs of the data by `info`."""
+def build_task(cfg: Mapping[str, Any], model: nn.Module, info: Any, teacher: nn.Module | None = None) -> Any:
+    """The task of `cfg.task` around `model`, told what it needs of the data by `info`, distilling
+    from `teacher` when one is given (the recipe's, `bnnbench.run.recipe`)."""
     name, options = _component(cfg, "task")
     for group in ("optimizer", "scheduler"):  # their own config groups
         if cfg.get(group) is not None:
             options[group] = plain(cfg[group])
+    if teacher is not None:
+        options["teacher"] = teacher
     return TASKS.get(name).from_data(model, info, **options)
 
 

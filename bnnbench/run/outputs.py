@@ -1,7 +1,9 @@
-"""A job's folder: earlier results moved aside and back, the checkpoint a run continues from."""
+"""A job's folder: earlier results moved aside and back, the checkpoint a run continues from,
+the folders of its parts (a recipe's steps and teacher)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -49,6 +51,20 @@ class EarlierRun:
         console.print(f"the run failed: the earlier results are back in {self.out}")
 
 
+PART = "recipe_part.json"  # marks a recipe's step or teacher folder: part of a job, not a job of the sweep
+
+
+def mark_part(folder: Path, part: str, of: Path) -> None:
+    """Mark `folder` as `part` ("teacher", "step 1 of 2") of the job in `of`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PART).write_text(json.dumps({"part": part, "of": str(of)}, indent=2))
+
+
+def is_part(folder: Path) -> bool:
+    """Whether `folder` holds a step or a teacher of a job rather than a job."""
+    return (folder / PART).is_file()
+
+
 def job_folder(out: Path, mode: str) -> Path:
     """The training job's folder: `out`, or its parent for a test run in `<job>/test-<time>/`."""
     return out.parent if mode == "test" and out.name.startswith(naming.TEST_PREFIX) else out
@@ -72,6 +88,7 @@ def resolve_checkpoint(cfg: DictConfig, out: Path) -> str | None:
 
 def job_label(out: Path) -> str:
     """The job's name: from its command-line overrides in a Hydra run, else its folder's name."""
-    if HydraConfig.initialized():
+    hydra_out = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+    if hydra_out is not None and Path(hydra_out).resolve() == Path(out).resolve():  # not a recipe's step or teacher
         return naming.job_name(HydraConfig.get().overrides.task) or out.name
     return out.name

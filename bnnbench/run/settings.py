@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from bnnbench.core.console import console
 from bnnbench.core.registry import check_keys
-from bnnbench.run import job, naming
+from bnnbench.run import job, naming, recipe
 
 CONFIG_PATH = str(Path(__file__).parent.parent / "conf")
 MODES = ("train", "test", "cost")
@@ -55,7 +55,14 @@ def check_run_keys(cfg: DictConfig) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Fail on unknown names, unknown option keys and incompatible components before any work."""
+    """Fail on unknown names, unknown option keys and incompatible components before any work:
+    the job's config and every config its recipe derives (its teacher's, its steps')."""
+    _validate_one(cfg)
+    if cfg.get("mode", "train") == "train":
+        recipe.check(cfg, _validate_one)
+
+
+def _validate_one(cfg: DictConfig) -> None:
     check_run_keys(cfg)
     mode = cfg.get("mode", "train")
     if mode not in MODES:

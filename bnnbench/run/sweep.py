@@ -23,6 +23,7 @@ from rich.table import Table
 from bnnbench.core.console import console
 from bnnbench.run import naming
 from bnnbench.run.folder_lock import alive, holder
+from bnnbench.run.outputs import is_part
 from bnnbench.run.summary import human
 
 COMPONENTS = ("task", "model", "binarizer", "block")
@@ -36,7 +37,9 @@ NOT_FINISHED = ("failed", "incomplete", "running", "not started")
 def _job_dirs(sweep_dir: Path) -> list[Path]:
     """Folders of the jobs below `sweep_dir` (any depth; earlier runs moved aside are skipped)."""
     found = {p.parent for pattern in ("summary.json", "error.txt") for p in sweep_dir.rglob(pattern)}
-    return sorted(d for d in found if not any(part.startswith("previous-") for part in d.relative_to(sweep_dir).parts))
+    # a recipe's steps and teachers are parts of jobs (bnnbench.run.recipe), not jobs
+    return sorted(d for d in found if not is_part(d)
+                  and not any(part.startswith("previous-") for part in d.relative_to(sweep_dir).parts))
 
 
 def job_list(config: Any) -> list[dict[str, Any]] | None:

@@ -4,7 +4,6 @@ top-1 / top-5 accuracy."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,8 +11,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from bnnbench import models  # the task package does not import models at import time
-from bnnbench.core.checkpoint import load_weights
 from bnnbench.data.info import DataInfo
 from bnnbench.tasks import TASKS
 from bnnbench.tasks.base import SMOKE_RUN, BaseTask, check_images, require
@@ -25,22 +22,15 @@ def distribution_loss(student: Tensor, teacher: Tensor) -> Tensor:
     return -(F.softmax(teacher.detach(), dim=1) * F.log_softmax(student, dim=1)).sum(1).mean()
 
 
-def load_teacher(model: str, kwargs: Mapping[str, Any] | None, ckpt: str | Path) -> nn.Module:
-    """Build MODELS[`model`](**kwargs) and load the weights at the local path `ckpt` (strict)."""
-    teacher = models.build(model, **dict(kwargs or {}))
-    load_weights(teacher, ckpt, "task.teacher_ckpt")
-    return teacher
-
-
 @TASKS.register("cls")
 class ClassificationTask(BaseTask):
     """Model maps images (B,C,H,W) to logits (B,K); batches are (image, label).
 
     Loss: cross-entropy (`label_smoothing`), or with a teacher
     `distill_weight * distribution_loss + (1 - distill_weight) * CE` (ReActNet trains on the
-    distributional loss alone: distill_weight 1). The teacher is a real-valued model given as
-    a module (`teacher`) or built from `teacher_model` + `teacher_kwargs` with the weights at
-    the local path `teacher_ckpt`; it stays frozen in eval mode and out of checkpoints.
+    distributional loss alone: distill_weight 1). The teacher is a trained real-valued module
+    (`teacher`; a run gets it from its recipe, `bnnbench.run.recipe`); it stays frozen in eval
+    mode and out of checkpoints.
     Logs val/loss, val/top1, val/top5 and test/loss, test/top1, test/top5 (micro accuracy;
     top-5 is top-K when K < 5).
     """
@@ -75,9 +65,6 @@ class ClassificationTask(BaseTask):
         model: nn.Module,
         num_classes: int,
         label_smoothing: float = 0.0,
-        teacher_ckpt: str | None = None,
-        teacher_model: str | None = None,
-        teacher_kwargs: Mapping[str, Any] | None = None,
         distill_weight: float = 1.0,
         teacher: nn.Module | None = None,
         optimizer: Mapping[str, Any] | None = None,
@@ -90,12 +77,6 @@ class ClassificationTask(BaseTask):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if not 0.0 <= distill_weight <= 1.0:
             raise ValueError(f"distill_weight must lie in [0, 1], got {distill_weight}")
-        if teacher_ckpt is not None and teacher is not None:
-            raise ValueError("give the teacher either as a module (teacher) or as teacher_ckpt, not both")
-        if teacher_ckpt is not None:
-            if teacher_model is None:
-                raise ValueError("teacher_ckpt needs teacher_model: the registered model name of the teacher")
-            teacher = load_teacher(teacher_model, teacher_kwargs, teacher_ckpt)
         if teacher is not None:
             teacher.eval().requires_grad_(False)
         # kept out of the module tree: not trained, not saved, not switched to train mode

@@ -34,17 +34,8 @@ def test_es_keeps_the_base_models_bops(tmp_path):
     assert es["cost/bops"] == base["cost/bops"]  # ES-BNN: binary MACs unchanged
 
 
-def test_reactnet_two_step_recipe(tmp_path):
-    # step 1: binary activations with real weights (counted as FLOPs); step 2 starts from its weights
-    step1 = run(make_cfg("experiment=reactnet_step1", *FAST, tiny=False), output_dir=tmp_path / "s1")
-    assert step1["cost/bops"] == 0 and step1["cost/flops"] > 0
-    step2 = run(make_cfg("experiment=reactnet_step2", f"init_from={step1['best_checkpoint']}", *FAST, tiny=False),
-                output_dir=tmp_path / "s2")
-    assert step2["cost/bops"] > 0
-
-
 def test_init_from_rejects_a_checkpoint_of_another_model(tmp_path):
-    step1 = run(make_cfg("experiment=reactnet_step1", *FAST, tiny=False), output_dir=tmp_path / "s1")
+    step1 = run(make_cfg("task=cls", "model=reactnet_a", *FAST, tiny=False), output_dir=tmp_path / "s1")
     with pytest.raises(ValueError, match="does not fit this run.s model"):
         run(make_cfg("task=cls", "model=resnet18", "model.width_mult=0.25", f"init_from={step1['best_checkpoint']}",
                      *FAST, tiny=False), output_dir=tmp_path / "other")

@@ -31,8 +31,7 @@ PAPER = {
     "es_table5": ["data=cifar10"],
     "es_table6": [],  # a cost table: ImageNet, full size already
     "es_table8": ["data=imagenet"],
-    "reactnet_step1": ["data=imagenet", "model=reactnet_a"],
-    "reactnet_step2": ["data=imagenet", "model=reactnet_a"],
+    "reactnet": ["data=imagenet"],
     "robustness_cls": ["data=cifar10"],
 }
 SMALL = {"cls": [32, 32], "seg": [64, 64], "depth": [64, 64], "det": [128, 128], "sr": [32, 32]}

@@ -84,7 +84,7 @@ def test_a_crafted_checkpoint_is_refused_by_the_command_in_one_line_and_exit_2(t
     assert not marker.exists() and not (tmp_path / "run" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("setting", ["init_from", "ckpt_path", "mode=test ckpt_path", "task.teacher_ckpt",
+@pytest.mark.parametrize("setting", ["init_from", "ckpt_path", "mode=test ckpt_path", "recipe.teacher_ckpt",
                                      "model.backbone_ckpt", "resume"])
 def test_every_training_path_refuses_a_crafted_checkpoint(tmp_path, setting):
     """The seven checkpoint paths of a run (the CLI's one line and exit 2 are the test above's)."""
@@ -97,7 +97,7 @@ def test_every_training_path_refuses_a_crafted_checkpoint(tmp_path, setting):
         (tmp_path / "run" / "checkpoints").mkdir(parents=True)
         ckpt = ckpt.rename(tmp_path / "run" / "checkpoints" / "last.ckpt")
     value = "true" if key == "resume" else str(ckpt)
-    task = {"task.teacher_ckpt": ["task=cls", "task.teacher_model=resnet20"], "model.backbone_ckpt": ["task=det"]}
+    task = {"recipe.teacher_ckpt": ["task=cls", "recipe.teacher={binarizer: {name: fp}}"], "model.backbone_ckpt": ["task=det"]}
     small = [] if key in task else TINY
     cfg = make_cfg(*small, *task.get(key, []), *extra, f"{key}={value}", "trainer.max_epochs=1", "logger=none",
                    tiny=False)

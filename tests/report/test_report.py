@@ -136,7 +136,7 @@ def test_formats_and_figures_and_cli(table4_sweep, capsys):
     assert "missing rows (no job in the sweep): ReActNet" in out
     # the table's declared recipe (tests/report/test_recipes.py checks it against the rows' configs)
     assert ("recipe (each row, on the proxy): optimizer adamw, lr 0.001, scheduler onecycle, epochs 12, "
-            "teacher none; per row: model") in out
+            "steps 1, teacher none; per row: model") in out
     assert (table4_sweep / "report_bidense_table4.md").read_text() == md
     pngs = sorted(p.name for p in (table4_sweep / "report").glob("*.png"))
     assert pngs == ["bidense_table4_pixAcc_per_row.png", "bidense_table4_pixAcc_vs_ops.png"]

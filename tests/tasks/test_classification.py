@@ -1,4 +1,4 @@
-"""ClassificationTask: distributional loss (ReActNet Eq. 6), top-1/top-5, teacher loading."""
+"""ClassificationTask: distributional loss (ReActNet Eq. 6), top-1/top-5, a frozen teacher."""
 
 from __future__ import annotations
 
@@ -75,24 +75,12 @@ def test_registered_and_trains_a_narrow_model():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def _save_teacher(tmp_path, lightning_format: bool):
+def test_a_teacher_stays_frozen_and_out_of_the_checkpoint():
     teacher = models.build("resnet20", binarizer="fp", width_mult=0.25, num_classes=K)
-    sd = teacher.state_dict()
-    path = tmp_path / "teacher.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in sd.items()}, "epoch": 3} if lightning_format else sd, path)
-    return teacher, path
-
-
-@pytest.mark.parametrize("lightning_format", [False, True])
-def test_teacher_from_a_local_checkpoint(tmp_path, lightning_format):
-    teacher, path = _save_teacher(tmp_path, lightning_format)
-    task = ClassificationTask(
-        models.build("resnet20", width_mult=0.25, num_classes=K), num_classes=K, teacher_ckpt=str(path),
-        teacher_model="resnet20", teacher_kwargs={"binarizer": "fp", "width_mult": 0.25, "num_classes": K},
-    )
-    for k, v in teacher.state_dict().items():
-        assert torch.equal(task.teacher.state_dict()[k], v)
-    assert not task.teacher.training and not any(p.requires_grad for p in task.teacher.parameters())
+    task = ClassificationTask(models.build("resnet20", width_mult=0.25, num_classes=K), num_classes=K, teacher=teacher)
+    task.train()
+    assert task.teacher is teacher and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
     # the teacher is neither trained nor saved with the student
     assert not any(k.startswith("teacher") for k in task.state_dict())
     assert len(list(task.parameters())) == len(list(task.model.parameters()))
@@ -111,27 +99,8 @@ def test_distillation_step_uses_the_teacher():
     assert torch.allclose(loss, expected)
 
 
-def test_bad_teacher_settings():
-    with pytest.raises(ValueError, match="needs teacher_model"):
-        ClassificationTask(Fixed(), num_classes=K, teacher_ckpt="x.ckpt")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        ClassificationTask(Fixed(), num_classes=K, teacher_ckpt="/nonexistent.ckpt", teacher_model="resnet20")
+def test_bad_distill_weight():
     with pytest.raises(ValueError, match="distill_weight"):
         ClassificationTask(Fixed(), num_classes=K, distill_weight=2.0)
 
 
-def test_teacher_from_a_lightning_run(tmp_path):
-    # a real-valued model trained by this task, saved by Lightning, then used as a teacher
-    kwargs = {"binarizer": "fp", "width_mult": 0.25, "num_classes": K}
-    first = ClassificationTask(models.build("resnet20", **kwargs), num_classes=K, scheduler={"name": "none"})
-    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, K, (8,))
-    trainer = _trainer(max_steps=1, limit_val_batches=0)
-    trainer.fit(first, DataLoader(TensorDataset(x, y), batch_size=8))
-    path = tmp_path / "fp.ckpt"
-    trainer.save_checkpoint(path)
-    task = ClassificationTask(
-        models.build("resnet20", width_mult=0.25, num_classes=K), num_classes=K,
-        teacher_ckpt=str(path), teacher_model="resnet20", teacher_kwargs=kwargs,
-    )
-    first.model.eval()
-    assert torch.allclose(task.teacher(x), first.model(x), atol=1e-6)
