@@ -76,7 +76,9 @@ def _above_fp(table: PaperTable, rows: list[ReportRow], column: str) -> Criterio
         if r is fp or column not in r.ours:
             continue
         gap, se = sign * (fp.ours[column][0] - r.ours[column][0]), standard_error(fp, r, column)
-        if math.isnan(se) or gap <= K * se:
+        if math.isnan(se):  # a row of one seed has no spread to judge against
+            failing.append(f"{r.label} ({gap:+.2f}, one seed: no spread)")
+        elif gap <= K * se:
             failing.append(f"{r.label} ({gap:+.2f}, se {se:.2f})")
     if failing:
         return Criterion(name, False, "not above beyond 2 se: " + "; ".join(failing))
@@ -97,7 +99,7 @@ def _above_chance(table: PaperTable, rows: list[ReportRow], column: str) -> Crit
         mean, std = r.ours[column]
         low = mean - K * (std if not math.isnan(std) else math.inf) / math.sqrt(max(len(r.seeds), 1))
         if not low > floor:
-            failing.append(f"{r.label} ({mean:.2f})")
+            failing.append(f"{r.label} ({mean:.2f}{', one seed: no spread' if len(r.seeds) < 2 else ''})")
     detail = f"chance {chance:g}, floor {floor:g} (a quarter of the headroom above chance)"
     return Criterion(name, not failing, detail + ("; below: " + "; ".join(failing) if failing else ""))
 

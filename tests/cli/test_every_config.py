@@ -164,14 +164,14 @@ def _smoke(task: str) -> list[str]:
     return list(TASKS.get(task).smoke_overrides)
 
 
-RECIPES = sorted(p.stem for p in (CONF / "experiment" / "recipes").glob("*.yaml"))
+PAPER_SETTINGS = sorted(p.stem for p in (CONF / "experiment" / "paper_setting").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("experiment", RECIPES)
+@pytest.mark.parametrize("experiment", PAPER_SETTINGS)
 def test_every_paper_recipe_composes_over_its_cpu_proxy(experiment):
-    # conf/experiment/recipes/<experiment>.yaml turns the experiment's CPU proxy into the paper's setting
+    # conf/experiment/paper_setting/<experiment>.yaml turns the experiment's CPU proxy into the paper's setting
     proxy = make_cfg(f"experiment={experiment}", tiny=False)
-    paper = make_cfg(f"experiment={experiment}", f"+experiment/recipes={experiment}", tiny=False)
+    paper = make_cfg(f"experiment={experiment}", f"+experiment/paper_setting={experiment}", tiny=False)
     assert proxy.trainer.accelerator == "cpu" and paper.trainer.accelerator != "cpu"
     assert proxy.model.name == paper.model.name and proxy.model != paper.model  # a narrow preset vs the paper's
     assert proxy.data.name != paper.data.name and "root" in paper.data

@@ -25,7 +25,7 @@ PAPER = {
     "bdnet_table4": ["data=cifar10", "model.width_mult=1.0"],
     "bdnet_table5": ["data=cifar10", "model.width_mult=1.0"],
     "bdnet_table6": ["data=cifar100", "model.width_mult=1.0"],
-    "es_table4": ["+experiment/recipes=es_table4"],
+    "es_table4": ["+experiment/paper_setting=es_table4"],
     "es_table1": ["data=cifar10"],
     "es_table3": ["data=voc_det", "model=bidet_r18"],
     "es_table5": ["data=cifar10"],

@@ -54,7 +54,7 @@ def test_table4_sweep_trains_on_df2k_and_tests_on_a_benchmark(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [
         sys.executable, "-m", "bnnbench", "--multirun", "experiment=es_table4",
-        "+experiment/recipes=es_table4",  # the paper's setting, on DF2K files
+        "+experiment/paper_setting=es_table4",  # the paper's setting, on DF2K files
         "+experiment/es_table4=reactnet,bidiffsr_es",  # two of its rows, so that the test stays short
         "trainer=cpu", "trainer.max_epochs=1", "threads=1", "trainer.enable_progress_bar=false", *TINY_MODEL,
         f"data.root={df2k}", f"data.benchmark_root={bench}", "data.patch_size=16", "data.batch_size=2",

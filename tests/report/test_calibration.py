@@ -48,6 +48,9 @@ def test_without_a_32_bit_row_or_chance_level_those_criteria_are_not_judged():
     assert [c.passed for c in cal.criteria] == [None, None, True, None] and cal.calibrated
     one_seed = [dataclasses.replace(r, seeds=[0], ours={"m": (r.ours["m"][0], math.nan)}) for r in rows]
     assert calibrate(_table(), one_seed, "m").criteria[2].passed is False  # one seed: the spread is unknown
+    # with a 32-bit row and a chance level, one seed fails (a) and (b) and says that it is why
+    text = calibrate(_table(fp_row="FP", chance={"m": 10.0}), one_seed, "m").summary()
+    assert "A (+10.00, one seed: no spread)" in text and "below: A (80.00, one seed: no spread)" in text
 
 
 def test_convergence_is_the_share_of_the_loss_fall_the_last_epochs_still_make(tmp_path):
