@@ -65,7 +65,7 @@ class Recipe:
     def of(cls, cfg: Mapping[str, Any]) -> Recipe:
         """The recipe of `cfg` (one step without a teacher when it has none), interpolations
         such as `${model.width_mult}` resolved against the job's config."""
-        node = cfg.get("recipe") if isinstance(cfg, Mapping) or hasattr(cfg, "get") else None
+        node = cfg.get("recipe")
         raw = job.plain(node) if node is not None else dict(ONE_STEP)
         check_keys("recipe", raw, KEYS)
         steps = raw.get("steps") or []
