@@ -110,7 +110,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, callbacks: list[C
     out = Path(output_dir or HydraConfig.get().runtime.output_dir)
     if mode == "train" and recipe.Recipe.of(cfg).staged:  # a teacher to train first, or several steps
         with FolderLock(out) if global_rank() == 0 else contextlib.nullcontext():
-            return recipe.run_staged(cfg, out, functools.partial(_one, callbacks=callbacks))
+            return recipe.run_staged(cfg, out, functools.partial(_one, callbacks=callbacks), global_rank() == 0)
     return _one(cfg, out, callbacks, start)
 
 

@@ -174,14 +174,15 @@ def _resume(cfg: DictConfig, folder: Path, resume: bool) -> DictConfig:
     return cfg
 
 
-def trained_teacher(cfg: Mapping[str, Any], root: Path, run_one: RunOne, out: Path) -> str:
+def trained_teacher(cfg: Mapping[str, Any], root: Path, run_one: RunOne, out: Path, primary: bool = True) -> str:
     """The best checkpoint of the job's teacher in `root/<key>/`: trained now unless a finished
-    one is there; while another process trains it, wait for that one."""
+    one is there; while another process trains it, wait for that one. Only the `primary`
+    process of a multi-process (DDP) job locks: its other ranks train the teacher beside it."""
     teacher = teacher_config(cfg)
     folder = root / teacher_key(teacher)
     lock = FolderLock(folder)
     waiting = False
-    while True:
+    while primary:
         try:
             lock.acquire()
             break
@@ -202,17 +203,19 @@ def trained_teacher(cfg: Mapping[str, Any], root: Path, run_one: RunOne, out: Pa
                       f"in {folder}", soft_wrap=True)
         return str(run_one(_resume(teacher, folder, True), folder)["best_checkpoint"])
     finally:
-        lock.release()
+        if primary:
+            lock.release()
 
 
-def run_staged(cfg: DictConfig, out: Path, run_one: RunOne) -> dict[str, Any]:
+def run_staged(cfg: DictConfig, out: Path, run_one: RunOne, primary: bool = True) -> dict[str, Any]:
     """Train the job's teacher (or find it), then its steps; the job's summary is its last step's,
-    with the recipe, its step folders and the teacher's checkpoint added."""
+    with the recipe, its step folders and the teacher's checkpoint added (by the `primary`
+    process of a multi-process job)."""
     recipe = Recipe.of(cfg)
     start = time.perf_counter()
     ckpt = recipe.teacher_ckpt
     if recipe.teacher is not None and ckpt is None:
-        ckpt = trained_teacher(cfg, out.parent / TEACHERS, run_one, out)
+        ckpt = trained_teacher(cfg, out.parent / TEACHERS, run_one, out, primary)
     steps = step_configs(cfg)
     previous = cfg.get("init_from")
     done: list[str] = []
@@ -235,7 +238,8 @@ def run_staged(cfg: DictConfig, out: Path, run_one: RunOne) -> dict[str, Any]:
         previous = result["last_checkpoint"]
         done.append(str(folder))
     result.update(recipe=recipe.name, steps=done, teacher_checkpoint=ckpt, recipe_wall_time_s=time.perf_counter() - start)
-    (out / "summary.json").write_text(json.dumps(result, indent=2))
+    if primary:
+        (out / "summary.json").write_text(json.dumps(result, indent=2))
     return result
 
 

@@ -133,6 +133,18 @@ def test_a_job_waits_for_the_process_that_trains_its_teacher(tmp_path, monkeypat
     assert trained == []  # waited, then found it: not trained twice
 
 
+def test_the_other_ranks_of_a_ddp_job_train_the_teacher_beside_rank_0(tmp_path):
+    # rank 0 holds the teacher's lock while it trains; a rank that waited for it would never join
+    cfg = make_cfg(*FAST, "recipe=reactnet", tiny=False)
+    folder = tmp_path / "teachers" / recipe.teacher_key(recipe.teacher_config(cfg))
+    folder.mkdir(parents=True)
+    (folder / LOCK_NAME).write_text(json.dumps({"pid": __import__("os").getpid(), "host": "rank-0's"}))
+    trained = []
+    best = recipe.trained_teacher(cfg, tmp_path / "teachers", lambda c, f: trained.append(f) or {"best_checkpoint": "b"},
+                                  tmp_path / "job", primary=False)
+    assert best == "b" and trained == [folder] and (folder / LOCK_NAME).is_file()  # the lock stays rank 0's
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["task=seg", "recipe=reactnet"], r"recipe 'reactnet' distils from a teacher, but task 'seg' takes none: tasks that do are cls"),
     (["recipe=reactnet", "recipe.teacher.model={name: resnet99}"], r"model 'resnet99' has no config file: valid choices are .*reactnet_a"),
