@@ -8,7 +8,7 @@ higher is better), the data sets its numbers are on, and one entry per row: the 
 its row file (`row`; null for a method this framework does not build), any further settings
 that select its jobs (`match`, e.g. the binarizer of a table that sweeps binarizers over each
 row), and the paper's numbers. `recipe` says how the rows train on the proxy (model, optimizer,
-lr, scheduler, epochs, teacher: the keys its rows share, and a row's own `recipe` for what
+lr, scheduler, epochs, steps, teacher: the keys its rows share, and a row's own `recipe` for what
 differs), checked against every row's composed config by the tests. `row_group` names another
 table's rows folder when tables share one (BiDense's Tables 1-3 are one row set on three tasks:
 `conf/experiment/bidense/`).
@@ -142,7 +142,8 @@ def load_table(name: str) -> PaperTable:
     table = PaperTable(
         name=name, paper=raw["paper"], source=raw["source"], caption=raw["caption"].strip(),
         experiment=name, row_group=group, datasets=datasets, columns=columns,
-        rows=_rows(raw["rows"], datasets, name, group, _recipe(raw.get("recipe"), f"table {name}")), cost_units=dict(raw.get("cost_units") or {}),
+        rows=_rows(raw["rows"], datasets, name, group, _recipe(raw.get("recipe"), f"table {name}")),
+        cost_units=dict(raw.get("cost_units") or {}),
         note=str(raw.get("note", "")).strip(),
         robustness_reference=raw.get("robustness_reference"), fp_row=raw.get("fp_row"),
         chance={str(k): float(v) for k, v in (raw.get("chance") or {}).items()},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +36,7 @@ from bnnbench.data.corruption import grid
 from bnnbench.models import compat
 from bnnbench.tasks.optim import check_optimizer, check_scheduler
 
+CONFIG_DIR = Path(__file__).parent.parent / "conf"  # the Hydra config groups (conf/<group>/<name>.yaml)
 AUTO = "auto"  # block=auto: the model's own block
 # data keys of the run, not of the data module: the test split's corruption grid (robustness)
 DATA_RUN_KEYS = ("corruption", "severity")

@@ -40,13 +40,12 @@ from bnnbench.run import job
 from bnnbench.run.folder_lock import FolderBusyError, FolderLock, holder
 from bnnbench.run.outputs import mark_part
 
-CONF = Path(__file__).parent.parent / "conf"
 KEYS = ("name", "steps", "teacher", "teacher_ckpt")
 ONE_STEP = {"name": "one_step", "steps": None, "teacher": None, "teacher_ckpt": None}
 TEACHERS = "teachers"  # beside the job folders: one folder per distinct teacher
-# settings that do not shape a trained teacher (how the run is logged, named, resumed or tested)
+# settings that do not shape a trained teacher (how the run is logged, named, resumed or shown)
 NOT_TRAINING = ("logger", "experiment_name", "mode", "resume", "ckpt_path", "scan_data", "cost_size",
-                "cost_classes", "cost_elementwise", "recipe")
+                "cost_classes", "cost_elementwise", "recipe", "trainer.enable_progress_bar")
 WAIT_S = 5.0  # how often a job waiting for another process's teacher looks again
 
 RunOne = Callable[[DictConfig, Path], dict[str, Any]]
@@ -85,9 +84,9 @@ class Recipe:
 
 def _component_file(group: str, name: str) -> dict[str, Any]:
     """The config file of component `name` in `group`, as `group=name` would choose it."""
-    path = CONF / group / f"{name}.yaml"
+    path = job.CONFIG_DIR / group / f"{name}.yaml"
     if not path.is_file():
-        choices = ", ".join(sorted(p.stem for p in (CONF / group).glob("*.yaml")))
+        choices = ", ".join(sorted(p.stem for p in (job.CONFIG_DIR / group).glob("*.yaml")))
         raise ValueError(f"recipe: {group} {name!r} has no config file: valid choices are {choices}")
     node = OmegaConf.to_container(OmegaConf.load(path))
     if "defaults" in node:  # composed by Hydra from other files: not choosable inside a recipe
@@ -101,7 +100,7 @@ def derive(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> DictConfig:
     base = job.plain(cfg)
     over = {k: v for k, v in overrides.items() if v is not None}  # null: the job's own setting
     for key, value in over.items():
-        if isinstance(value, dict) and "name" in value and (CONF / key).is_dir():
+        if isinstance(value, dict) and "name" in value and (job.CONFIG_DIR / key).is_dir():
             base[key] = _component_file(key, str(value["name"]))
     base["recipe"] = dict(ONE_STEP)
     return OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(over))
@@ -116,6 +115,8 @@ def teacher_config(cfg: Mapping[str, Any]) -> DictConfig:
     teacher = derive(cfg, recipe.teacher)
     teacher.data.corruption = None  # a teacher is scored on the clean test only
     teacher.data.severity = None
+    if "init_from" not in recipe.teacher:  # the job's init_from holds the student's weights
+        teacher.init_from = None
     return teacher
 
 
@@ -132,9 +133,11 @@ def step_configs(cfg: Mapping[str, Any]) -> list[DictConfig]:
 
 def teacher_key(teacher: Mapping[str, Any]) -> str:
     """The folder name of a teacher: its model and seed, and a hash of every setting that shapes it."""
-    settings = {k: v for k, v in job.plain(teacher).items() if k not in NOT_TRAINING}
-    settings["trainer"] = {k: v for k, v in (settings.get("trainer") or {}).items() if k != "enable_progress_bar"}
-    settings["data"] = {k: v for k, v in (settings.get("data") or {}).items() if k not in job.DATA_RUN_KEYS}
+    settings = job.plain(teacher)
+    for key in NOT_TRAINING:
+        parent, _, leaf = key.rpartition(".")
+        node = (settings.get(parent) or {}) if parent else settings
+        node.pop(leaf, None)
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{settings['model']['name']}-seed{settings.get('seed', 0)}-{digest}"
 

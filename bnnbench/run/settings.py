@@ -15,7 +15,7 @@ from bnnbench.core.console import console
 from bnnbench.core.registry import check_keys
 from bnnbench.run import job, naming, recipe
 
-CONFIG_PATH = str(Path(__file__).parent.parent / "conf")
+CONFIG_PATH = str(job.CONFIG_DIR)
 MODES = ("train", "test", "cost")
 naming.register_resolver()
 

@@ -47,11 +47,16 @@ def test_reactnet_steps_are_real_weights_then_binary_both_distilled():
     teacher = recipe.teacher_config(cfg)
     assert (teacher.model.name, teacher.binarizer.name, teacher.block.name) == ("reactnet_a", "fp", "auto")
     assert teacher.model.width_mult == 0.125 and teacher.recipe.teacher is None
+    # the job's init_from holds the student's weights: its first step starts from them, the teacher does not
+    started = make_cfg(*FAST, "recipe=reactnet", "init_from=/student.ckpt", tiny=False)
+    assert recipe.teacher_config(started).init_from is None
+    assert recipe.step_configs(started)[0].init_from == "/student.ckpt"
 
 
 def test_a_teacher_is_keyed_by_what_shapes_it():
     rows = [make_cfg(*FAST, "recipe=reactnet", *extra, tiny=False) for extra in
-            ([], ["block=reactnet"], ["binarizer=adabin"], ["experiment_name=other", "logger=csv"])]
+            ([], ["block=reactnet"], ["binarizer=adabin"], ["experiment_name=other", "logger=csv"],
+              ["trainer.enable_progress_bar=true"])]
     keys = {recipe.teacher_key(recipe.teacher_config(c)) for c in rows}
     assert len(keys) == 1 and next(iter(keys)).startswith("reactnet_a-seed0-")  # the teacher replaces them all
     for other in (["seed=1"], ["threads=2"], ["trainer.max_epochs=2"], ["data.noise=0.1"]):
