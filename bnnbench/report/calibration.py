@@ -11,8 +11,9 @@ only if it behaves like one where the paper is unambiguous. Three criteria, for 
 (c) the seed spread is smaller than the gaps being judged: every pair of rows with the paper's
     number is resolved beyond two standard errors (none within the spread, none with one seed).
 
-(d) every row trained to convergence: each of its last epochs still made at most 5% of the
-    whole fall of its training loss (`bnnbench.report.convergence`).
+(d) every row trained to convergence: each of its last epochs moved its training loss by at most
+    5% of the loss's whole fall, down or up (`bnnbench.report.convergence`): a row whose loss
+    climbs again at the end (a collapse) has not converged either.
 
 A criterion the table gives no input for (no 32-bit row, no chance level) is not judged and
 says so. The verdict is "calibrated" only when every judged criterion passes.
@@ -120,11 +121,11 @@ def _converged(rows: list[ReportRow]) -> Criterion:
     known = [r for r in rows if r.loss_slope is not None]
     if not known:
         return Criterion(name, None, "no training loss log (CSV logger) with enough epochs")
-    falling = [f"{r.label} ({100 * r.loss_slope:.1f}%)" for r in known if r.loss_slope > FLAT]
-    detail = (f"each of the last {LAST} epochs made at most {100 * FLAT:.0f}% of the loss's whole fall"
-              if not falling else f"the loss still falls (share of its whole fall per epoch, last {LAST} epochs): "
-              + "; ".join(falling))
-    return Criterion(name, not falling, detail)
+    moving = [f"{r.label} ({100 * r.loss_slope:.1f}%)" for r in known if abs(r.loss_slope) > FLAT]
+    detail = (f"each of the last {LAST} epochs moved the loss by at most {100 * FLAT:.0f}% of its whole fall"
+              if not moving else f"the loss still moves (share of its whole fall per epoch, last {LAST} epochs; "
+              "negative: rising): " + "; ".join(moving))
+    return Criterion(name, not moving, detail)
 
 
 def calibrate(table: PaperTable, rows: list[ReportRow], column: str) -> Calibration:

@@ -4,7 +4,8 @@ From the CSV logger's `metrics.csv` (`train/loss` every few steps), the loss is 
 epoch, L_0 ... L_E. The remaining slope s = (L_{E-k} - L_E) / k / (L_0 - L_E) is the share of
 the whole fall of the loss that each of the last k epochs still made: near 0 when the loss has
 flattened, 1 / E or more while it still falls as fast as ever. The report shows it per row
-(mean over seeds) and its calibration names rows above `FLAT`.
+(mean over seeds) and its calibration names rows whose |s| is above `FLAT` (negative s: the
+loss rises again, as in a collapse).
 """
 
 from __future__ import annotations

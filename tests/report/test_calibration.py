@@ -66,3 +66,12 @@ def test_convergence_is_the_share_of_the_loss_fall_the_last_epochs_still_make(tm
     rows = [dataclasses.replace(_row(label, m, 1), loss_slope=s) for label, m, s in (("FP", 90, 0.01), ("A", 80, 0.2), ("B", 60, 0.0))]
     cal = calibrate(_table(fp_row="FP"), rows, "m")
     assert cal.criteria[3].passed is False and "A (20.0%)" in cal.criteria[3].detail
+    # a loss that climbs again at the end (a collapsed row) has not converged either:
+    # L = 2.0, 1.0, 0.5, 0.6, 0.7, 0.8 rose 0.3 over the last 3 epochs of a 1.2 fall, -8.3% per epoch
+    rising = remaining_slope([2.0, 1.0, 0.5, 0.6, 0.7, 0.8])
+    assert rising == pytest.approx(-0.3 / 3 / 1.2)
+    rows = [dataclasses.replace(_row(label, m, 1), loss_slope=s) for label, m, s in (("FP", 90, 0.01), ("A", 10, rising))]
+    cal = calibrate(_table(fp_row="FP"), rows, "m")
+    assert cal.criteria[3].passed is False and "A (-8.3%)" in cal.criteria[3].detail and "rising" in cal.criteria[3].detail
+    flat_down = [dataclasses.replace(_row("FP", 90, 1), loss_slope=-0.04)]  # within 5% either way: converged
+    assert calibrate(_table(fp_row="FP"), flat_down, "m").criteria[3].passed is True
